@@ -1,0 +1,319 @@
+//! The crate's one error type.
+//!
+//! Every variant carries the path (or SQL, or variable) involved and, where there is one, the fix a user can
+//! apply. The `Display` text is written to be printed as-is at startup or by the command line: it says what
+//! happened and what to do, in one or two sentences.
+
+use std::path::PathBuf;
+
+/// A `Result` whose error is this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while locating, checking, opening, migrating, backing up or restoring.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration value (environment variable or builder option) could not be used.
+    #[error("{variable}={value:?} is not usable: {reason}")]
+    Config {
+        /// The variable or option name, e.g. `DATABASE_URL`.
+        variable: String,
+        /// The value that was given.
+        value: String,
+        /// Why it was refused and what to set instead.
+        reason: String,
+    },
+
+    /// No location was given and the per-user data directory is unknown (no `HOME`).
+    #[error(
+        "cannot find a place for the database: set DB_PATH (or {app_var}) to a directory on a volume, \
+         e.g. DB_PATH=/data"
+    )]
+    NoLocation {
+        /// The app-specific variable that would have been read first.
+        app_var: String,
+    },
+
+    /// The database directory (or a file in it) cannot be written by this process.
+    #[error(
+        "database directory {path} is not writable by uid {uid} gid {gid} (it is owned by uid {owner_uid} \
+         gid {owner_gid}, mode {mode:o}): {source}. Fix: `chown -R {uid}:{gid} {path}` on the host or volume, \
+         run the container with `--user {owner_uid}:{owner_gid}`, or mount a writable volume there"
+    )]
+    NotWritable {
+        /// The directory.
+        path: PathBuf,
+        /// This process's user id.
+        uid: u32,
+        /// This process's group id.
+        gid: u32,
+        /// The directory owner's user id.
+        owner_uid: u32,
+        /// The directory owner's group id.
+        owner_gid: u32,
+        /// The directory's permission bits.
+        mode: u32,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The database directory is on a read-only mount.
+    #[error(
+        "database directory {path} is on a read-only filesystem (mount point {mount_point}). Fix: mount the \
+         volume read-write (drop `:ro` from `-v`, or `readOnly: false` in Kubernetes)"
+    )]
+    ReadOnly {
+        /// The directory.
+        path: PathBuf,
+        /// The mount that holds it, or `?` when unknown.
+        mount_point: String,
+    },
+
+    /// The directory or a file could not be created, read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done, e.g. "creating directory".
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The filesystem has no room left.
+    #[error("no space left on the filesystem holding {path} while {action}; nothing was changed. Free space or grow the volume, then retry")]
+    NoSpace {
+        /// What was being done.
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+    },
+
+    /// The volume will not survive the container and strict persistence is on.
+    #[error(
+        "refusing to keep the database {path} on {kind}: {survives}. SQLITE_VOL_REQUIRE_PERSISTENT is set. \
+         Fix: {fix}"
+    )]
+    NotPersistent {
+        /// The database file.
+        path: PathBuf,
+        /// The volume class in words.
+        kind: String,
+        /// What this class survives.
+        survives: String,
+        /// What to mount instead.
+        fix: String,
+    },
+
+    /// The database does not exist and creating it was forbidden.
+    #[error(
+        "database {path} does not exist and SQLITE_VOL_EXPECT_EXISTING is set, so none was created. Is the \
+         volume mounted at {dir}? ({volume}). Mount the volume that holds the data, restore a backup with \
+         `sqlite-vol restore`, or create it on purpose with SQLITE_VOL_EXPECT_EXISTING=0"
+    )]
+    Missing {
+        /// The database file.
+        path: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+        /// The volume class in words.
+        volume: String,
+    },
+
+    /// The file exists but belongs to a different application (or is not a database of ours).
+    #[error(
+        "{path} has application_id {found:#x}, but {app} expects {expected:#x}: it belongs to another \
+         application. Point DB_PATH at {app}'s own database{hint}"
+    )]
+    WrongApplication {
+        /// The database file.
+        path: PathBuf,
+        /// The app name.
+        app: String,
+        /// The id this app stamps.
+        expected: i32,
+        /// The id found in the file.
+        found: i32,
+        /// Extra advice (for example `, or pass --force`).
+        hint: &'static str,
+    },
+
+    /// The file is not a SQLite database, or is damaged.
+    #[error("{path} is not a usable SQLite database: {reason}")]
+    NotADatabase {
+        /// The file.
+        path: PathBuf,
+        /// What was found wrong.
+        reason: String,
+    },
+
+    /// An applied migration's SQL differs from this build's.
+    #[error(
+        "migration V{version}__{name} was changed after it was applied to {path} (checksum {applied} in the \
+         database, {embedded} in this build). Restore the original migration file and add a new migration \
+         for the change; nothing was applied"
+    )]
+    DivergentMigration {
+        /// The database file.
+        path: PathBuf,
+        /// Migration version.
+        version: i64,
+        /// Migration name.
+        name: String,
+        /// The checksum recorded in the database.
+        applied: u64,
+        /// The checksum of this build's migration.
+        embedded: u64,
+    },
+
+    /// The database has migrations this build does not know: an older build on a newer database.
+    #[error(
+        "{path} is at schema version {db_version} ({unknown}), newer than this build knows (latest \
+         {known_version}). An older image was started on a newer database; nothing was run. Deploy the \
+         newer image, or restore a backup made before the upgrade"
+    )]
+    SchemaTooNew {
+        /// The database file.
+        path: PathBuf,
+        /// The highest version recorded in the database.
+        db_version: i64,
+        /// The highest version this build knows, or -1.
+        known_version: i64,
+        /// The unknown migrations, as `V3__x, V4__y`.
+        unknown: String,
+    },
+
+    /// A migration failed; its transaction was rolled back.
+    #[error(
+        "migration {migration} failed on {path} and was rolled back; the database is as it was before \
+         startup (schema version {version_before}). Fix the migration and restart: {source}"
+    )]
+    MigrationFailed {
+        /// The database file.
+        path: PathBuf,
+        /// Which migration, as `V2__name`, or "the migration batch".
+        migration: String,
+        /// The schema version left in place.
+        version_before: i64,
+        /// The underlying error.
+        #[source]
+        source: Box<refinery::Error>,
+    },
+
+    /// Migration files could not be loaded.
+    #[error("cannot load migrations from {path}: {source}")]
+    MigrationFiles {
+        /// The directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: Box<refinery::Error>,
+    },
+
+    /// The maintenance lock is held by another process.
+    #[error(
+        "{operation} in progress by pid {pid} since {since} (lock {lock}); wait for it to finish, or retry \
+         with --wait"
+    )]
+    Locked {
+        /// The lock file.
+        lock: PathBuf,
+        /// The holder's operation.
+        operation: String,
+        /// The holder's pid.
+        pid: u32,
+        /// When the holder started (RFC 3339).
+        since: String,
+    },
+
+    /// A backup file failed verification.
+    #[error("backup {path} failed verification: {reason}")]
+    BadBackup {
+        /// The backup file.
+        path: PathBuf,
+        /// What was found wrong, and what to do.
+        reason: String,
+    },
+
+    /// A SQLite call failed.
+    #[error("SQLite error on {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// The connection pool could not be built or could not hand out a connection in time.
+    #[error("connection pool for {path}: {source}")]
+    Pool {
+        /// The database file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: r2d2::Error,
+    },
+
+    /// The app's creation hook failed; the new database was left without its seed data and will be seeded on
+    /// the next start.
+    #[error("the on-create hook failed for {path}: {message}")]
+    Hook {
+        /// The database file.
+        path: PathBuf,
+        /// The hook's error.
+        message: String,
+    },
+}
+
+impl Error {
+    /// An [`Error::Sqlite`] for `path`, or [`Error::NoSpace`] when SQLite reports a full disk.
+    pub(crate) fn sqlite(
+        path: impl Into<PathBuf>,
+        action: &'static str,
+        source: rusqlite::Error,
+    ) -> Error {
+        let path = path.into();
+        if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            return Error::NoSpace { action, path };
+        }
+        Error::Sqlite { path, source }
+    }
+
+    /// An [`Error::Io`], or [`Error::NoSpace`] for `ENOSPC`.
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Error {
+        let path = path.into();
+        if source.raw_os_error() == Some(28) {
+            return Error::NoSpace { action, path };
+        }
+        Error::Io {
+            action,
+            path,
+            source,
+        }
+    }
+
+    /// True when the error says another process holds the maintenance lock.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, Error::Locked { .. })
+    }
+
+    /// True when the error is a refusal about the data (bad backup, wrong app, schema) rather than an I/O or
+    /// environment failure. The command line maps these to exit code 1.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Error::BadBackup { .. }
+                | Error::NotADatabase { .. }
+                | Error::WrongApplication { .. }
+                | Error::SchemaTooNew { .. }
+                | Error::DivergentMigration { .. }
+        )
+    }
+}

@@ -1,0 +1,187 @@
+//! Making the database directory ready, and proving it is usable before SQLite touches it.
+//!
+//! SQLite needs to create `-wal`, `-shm` and journal files beside the database, so a writable file is not
+//! enough: the directory itself must take new files. [`prepare`] creates the directory tree, then creates,
+//! writes, fsyncs and removes a probe file. A failure names the path, this process's uid and gid, the
+//! directory's owner and mode, and the fix; a read-only mount gets its own error. It also reports free space.
+
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result, Volume};
+
+/// What [`prepare`] found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DirReport {
+    /// The directory, now existing and writable.
+    pub dir: PathBuf,
+    /// Whether this call created it.
+    pub created: bool,
+    /// Bytes available to this process on its filesystem.
+    pub free_bytes: Option<u64>,
+    /// Size of the filesystem.
+    pub total_bytes: Option<u64>,
+}
+
+/// Creates `dir` if missing and proves this process can create, write, fsync and remove files in it. If
+/// `db_file` exists it must be writable too.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let tmp = tempfile::tempdir()?;
+/// let dir = tmp.path().join("data");
+/// let report = sqlite_vol::prepare::prepare(&dir, None, &sqlite_vol::Volume::detect(&dir))?;
+/// assert!(report.created && dir.is_dir());
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// [`Error::ReadOnly`] on a read-only mount, [`Error::NotWritable`] when permissions forbid it (with the
+/// `chown` fix), [`Error::NoSpace`] on a full filesystem, [`Error::Io`] otherwise (for example when `dir` is
+/// a file).
+pub fn prepare(dir: &Path, db_file: Option<&Path>, volume: &Volume) -> Result<DirReport> {
+    let existed = dir.exists();
+    if existed && !dir.is_dir() {
+        return Err(Error::Io {
+            action: "using as the database directory",
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                "it exists and is not a directory",
+            ),
+        });
+    }
+    if !existed {
+        std::fs::create_dir_all(dir).map_err(|e| classify(e, dir, volume, "creating directory"))?;
+    }
+    probe(dir).map_err(|e| classify(e, dir, volume, "writing a probe file in"))?;
+    if let Some(file) = db_file.filter(|f| f.exists()) {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(file)
+            .map_err(|e| classify(e, file, volume, "opening for writing"))?;
+    }
+    Ok(DirReport {
+        dir: dir.to_path_buf(),
+        created: !existed,
+        free_bytes: fs2::available_space(dir).ok(),
+        total_bytes: fs2::total_space(dir).ok(),
+    })
+}
+
+/// Create, write, fsync and remove a uniquely named file.
+fn probe(dir: &Path) -> std::io::Result<()> {
+    let name = format!(".sqlite-vol-probe-{}-{}", std::process::id(), nanos());
+    let path = dir.join(name);
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        f.write_all(b"probe")?;
+        f.sync_all()
+    })();
+    let removed = std::fs::remove_file(&path);
+    result?;
+    removed
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// Turns an I/O error on `path` into the error that tells the user what to do.
+fn classify(e: std::io::Error, path: &Path, volume: &Volume, action: &'static str) -> Error {
+    const EROFS: i32 = 30;
+    match e.raw_os_error() {
+        Some(EROFS) => Error::ReadOnly {
+            path: path.to_path_buf(),
+            mount_point: volume
+                .mount_point
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "?".into()),
+        },
+        _ if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            // Report the nearest existing ancestor: that is the folder whose owner must change.
+            let owner = nearest_existing(path);
+            let meta = std::fs::metadata(&owner).ok();
+            let (uid, gid) = process_ids();
+            Error::NotWritable {
+                path: owner,
+                uid,
+                gid,
+                owner_uid: meta.as_ref().map(|m| m.uid()).unwrap_or(u32::MAX),
+                owner_gid: meta.as_ref().map(|m| m.gid()).unwrap_or(u32::MAX),
+                mode: meta.as_ref().map(|m| m.mode() & 0o7777).unwrap_or(0),
+                source: e,
+            }
+        }
+        _ => Error::io(action, path, e),
+    }
+}
+
+fn nearest_existing(path: &Path) -> PathBuf {
+    path.ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"))
+        .to_path_buf()
+}
+
+/// This process's effective uid and gid, from `/proc/self/status` (no `unsafe` needed); `u32::MAX` when
+/// unknown.
+pub fn process_ids() -> (u32, u32) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u32::MAX)
+    };
+    (field("Uid:"), field("Gid:"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_missing_tree_and_leaves_no_probe_behind() -> Result<(), Box<dyn std::error::Error>> {
+        let tmp = tempfile::tempdir()?;
+        let dir = tmp.path().join("a/b/c");
+        let r = prepare(&dir, None, &Volume::unknown())?;
+        assert!(r.created);
+        assert!(r.free_bytes.is_some_and(|b| b > 0));
+        assert_eq!(
+            std::fs::read_dir(&dir)?.count(),
+            0,
+            "probe file left behind"
+        );
+        let r = prepare(&dir, None, &Volume::unknown())?;
+        assert!(!r.created);
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_where_the_directory_should_be_is_refused() -> Result<(), Box<dyn std::error::Error>> {
+        let tmp = tempfile::tempdir()?;
+        let file = tmp.path().join("f");
+        std::fs::write(&file, b"x")?;
+        let err = prepare(&file, None, &Volume::unknown()).expect_err("a file is not a directory");
+        assert!(err.to_string().contains("not a directory"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn process_ids_are_read() {
+        let (uid, gid) = process_ids();
+        assert_ne!(uid, u32::MAX);
+        assert_ne!(gid, u32::MAX);
+    }
+}

@@ -1,0 +1,193 @@
+//! Bringing a database back from a backup, safely, even while a service has it open.
+//!
+//! The backup is verified first, and refused if it is not SQLite, is truncated, fails its checksum or
+//! integrity check, belongs to another app (unless forced), or has a schema newer than the caller knows.
+//! Then, under the maintenance lock, a safety backup of the current database is taken, and the backup's
+//! pages are copied into the live database with the SQLite backup API. That is one write transaction on the
+//! live file: it works when the data folder is itself a mount point (no rename across devices), other
+//! processes see the restored data at their next transaction, and a crash part-way leaves the old database
+//! whole. A restore into an empty volume creates the database, after removing any `-wal`/`-shm`/`-journal`
+//! left without their database, so no stale file survives.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+use crate::backup::{backup_locked, copy_pages, run_check, BackupOptions, Progress};
+use crate::lock::{MaintenanceLock, Wait};
+use crate::{identity, Error, Result};
+
+/// Options for [`restore`].
+pub struct RestoreOptions<'a> {
+    /// Restore even if the backup belongs to another application id.
+    pub force: bool,
+    /// Take a safety backup of the current database first (default on).
+    pub safety_backup: bool,
+    /// Where the safety backup goes.
+    pub backup_dir: PathBuf,
+    /// The newest migration version the caller knows; a backup with a newer schema is refused.
+    pub known_schema: Option<i64>,
+    /// Verify with `integrity_check` instead of `quick_check`.
+    pub full_check: bool,
+    /// How long to wait for the maintenance lock.
+    pub wait: Wait,
+    /// Called as pages are copied.
+    pub progress: Option<&'a dyn Fn(Progress)>,
+}
+
+impl RestoreOptions<'_> {
+    /// Defaults: safety backup into `backup_dir`, quick check, no force, no waiting.
+    pub fn new(backup_dir: impl Into<PathBuf>) -> RestoreOptions<'static> {
+        RestoreOptions {
+            force: false,
+            safety_backup: true,
+            backup_dir: backup_dir.into(),
+            known_schema: None,
+            full_check: false,
+            wait: Wait::No,
+            progress: None,
+        }
+    }
+}
+
+/// What [`restore`] did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Restored {
+    /// The backup restored from.
+    pub from: PathBuf,
+    /// The database restored into.
+    pub into: PathBuf,
+    /// The safety backup of what was there before, if one was taken.
+    pub safety_backup: Option<PathBuf>,
+    /// Whether the database did not exist before.
+    pub created: bool,
+    /// Pages now in the database.
+    pub page_count: u64,
+    /// Its schema version now.
+    pub schema_version: Option<i64>,
+    /// How long it took.
+    pub duration_ms: u64,
+}
+
+/// Restores the backup `file` into the database at `db` for `app`.
+///
+/// # Errors
+/// [`Error::BadBackup`], [`Error::NotADatabase`], [`Error::WrongApplication`] or [`Error::SchemaTooNew`]
+/// when the backup is refused (the live database is untouched); [`Error::Locked`] when another maintenance
+/// operation runs; [`Error::NoSpace`], [`Error::Io`] or [`Error::Sqlite`] when copying fails (the live
+/// database keeps its old content).
+pub fn restore(file: &Path, db: &Path, app: &str, opts: &RestoreOptions<'_>) -> Result<Restored> {
+    let started = Instant::now();
+    if same_file(file, db) {
+        return Err(Error::Config {
+            variable: "restore source".into(),
+            value: file.display().to_string(),
+            reason: "it is the live database itself; give a backup file".into(),
+        });
+    }
+    let verified = crate::verify::verify(file, opts.full_check, None)?;
+    let expected = identity::application_id(app);
+    if verified.application_id != expected && !opts.force {
+        return Err(Error::WrongApplication {
+            path: file.to_path_buf(),
+            app: app.into(),
+            expected,
+            found: verified.application_id,
+            hint: ", or pass --force to restore it anyway",
+        });
+    }
+    if let (Some(known), Some(found)) = (opts.known_schema, verified.schema_version) {
+        if found > known {
+            return Err(Error::SchemaTooNew {
+                path: file.to_path_buf(),
+                db_version: found,
+                known_version: known,
+                unknown: "the backup was made by a newer build".into(),
+            });
+        }
+    }
+    let dir = db.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
+    let _lock = MaintenanceLock::acquire(db, "restore", opts.wait)?;
+
+    let created = !crate::open::has_content(db);
+    let safety_backup = if !created && opts.safety_backup {
+        let safety = BackupOptions {
+            dir: opts.backup_dir.clone(),
+            keep: None,
+            full_check: false,
+            wait: Wait::No,
+            progress: None,
+        };
+        Some(backup_locked(db, app, &safety)?.path)
+    } else {
+        None
+    };
+    if created {
+        crate::open::remove_orphans(db)?;
+    }
+
+    let src = crate::verify::open_immutable(file)?;
+    let mut live =
+        Connection::open(db).map_err(|e| Error::sqlite(db, "opening the live database", e))?;
+    let live_err = |e| Error::sqlite(db, "restoring", e);
+    live.busy_timeout(Duration::from_secs(10))
+        .map_err(live_err)?;
+    live.execute_batch("PRAGMA synchronous = FULL")
+        .map_err(live_err)?;
+    let live_mode: String = live
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .map_err(live_err)?;
+    let live_page: u64 = crate::backup::pragma_u64(&live, "page_size").map_err(live_err)?;
+    if live_mode.eq_ignore_ascii_case("wal") && live_page != verified.page_size {
+        return Err(Error::BadBackup {
+            path: file.to_path_buf(),
+            reason: format!(
+                "its page size {} differs from the live WAL database's {live_page}; stop the service, move the \
+                 database away and restore into the empty folder",
+                verified.page_size
+            ),
+        });
+    }
+    copy_pages(&src, &mut live, file, opts.progress)?;
+    drop(src);
+
+    // A restore into a new file leaves it in the backup's rollback mode; services expect WAL.
+    if !live_mode.eq_ignore_ascii_case("wal") || created {
+        if let Err(e) = live.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())) {
+            tracing::warn!(db = %db.display(), error = %e, "restored, but could not switch to WAL; the next open will");
+        }
+    }
+    let verdict = run_check(&live, "quick_check").map_err(live_err)?;
+    if verdict != "ok" {
+        return Err(Error::NotADatabase {
+            path: db.to_path_buf(),
+            reason: format!("after restore quick_check says {verdict}"),
+        });
+    }
+    let _ = live.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    let page_count: u64 = crate::backup::pragma_u64(&live, "page_count").map_err(live_err)?;
+    let schema_version = crate::migrate::schema_version(&live, db)?;
+    live.close().map_err(|(_, e)| live_err(e))?;
+    crate::backup::sync_dir(dir)?;
+    let restored = Restored {
+        from: file.to_path_buf(),
+        into: db.to_path_buf(),
+        safety_backup,
+        created,
+        page_count,
+        schema_version,
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    tracing::warn!(from = %file.display(), into = %db.display(), safety_backup = ?restored.safety_backup,
+        "database restored from backup");
+    Ok(restored)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}

@@ -1,0 +1,188 @@
+//! Proving a backup file is good before anyone relies on it.
+//!
+//! [`verify()`] checks, cheapest first: the path is a non-empty regular file; it starts with the SQLite
+//! header; its size is whole pages and not shorter than the header says (a truncated copy); its sha256 and
+//! size match its manifest, when one is beside it; it opens read-only without touching it (`immutable=1`, so
+//! no `-wal` or `-shm` is created beside a backup); and `quick_check` (or `integrity_check`) says `ok`. It
+//! reports the application id and schema version, so a caller can refuse another app's data or a newer
+//! schema.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::backup::{hash_file, read_manifest, run_check};
+use crate::{identity, migrate, Error, Result};
+
+/// What [`verify()`] established.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Verified {
+    /// The file.
+    pub path: PathBuf,
+    /// Its size.
+    pub bytes: u64,
+    /// Its sha256.
+    pub sha256: String,
+    /// Whether a manifest was found beside it (and so the checksum was compared).
+    pub manifest: bool,
+    /// Page size.
+    pub page_size: u64,
+    /// Page count.
+    pub page_count: u64,
+    /// `PRAGMA application_id`.
+    pub application_id: i32,
+    /// The last applied migration, if any.
+    pub schema_version: Option<i64>,
+    /// The check that passed.
+    pub check: String,
+    /// When the backup was taken, from its manifest.
+    pub created_at: Option<String>,
+}
+
+/// Verifies the backup file at `path`; `full` runs `integrity_check` instead of `quick_check`.
+///
+/// # Errors
+/// [`Error::BadBackup`] (or [`Error::NotADatabase`]) saying what is wrong with the file, [`Error::Io`] when
+/// it cannot be read. The file is never changed.
+pub fn verify(
+    path: &Path,
+    full: bool,
+    progress: Option<&dyn Fn(crate::backup::Progress)>,
+) -> Result<Verified> {
+    let bad = |reason: String| Error::BadBackup {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("reading backup", path, e))?;
+    if meta.is_dir() {
+        return Err(bad(
+            "it is a directory; give the path of a backup file (see `sqlite-vol list`)".into(),
+        ));
+    }
+    if meta.len() == 0 {
+        return Err(bad("the file is empty".into()));
+    }
+    let mut header = [0u8; 100];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut header))
+        .map_err(|e| Error::io("reading backup", path, e))?;
+    if n < 100 || &header[..16] != b"SQLite format 3\0" {
+        return Err(Error::NotADatabase {
+            path: path.to_path_buf(),
+            reason: "it does not start with the SQLite header (not a database, or not a backup)"
+                .into(),
+        });
+    }
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65536u64,
+        p if p >= 512 && p.is_power_of_two() => u64::from(p),
+        p => {
+            return Err(bad(format!(
+                "the header's page size {p} is invalid: the file is damaged"
+            )))
+        }
+    };
+    let change = u32::from_be_bytes([header[24], header[25], header[26], header[27]]);
+    let valid_for = u32::from_be_bytes([header[92], header[93], header[94], header[95]]);
+    let header_pages = u64::from(u32::from_be_bytes([
+        header[28], header[29], header[30], header[31],
+    ]));
+    if meta.len() % page_size != 0 {
+        return Err(bad(format!(
+            "its size {} is not a whole number of {page_size}-byte pages: it is truncated or padded",
+            meta.len()
+        )));
+    }
+    if change == valid_for && header_pages * page_size > meta.len() {
+        return Err(bad(format!(
+            "it is truncated: the header says {header_pages} pages ({} bytes) but the file has {} bytes",
+            header_pages * page_size,
+            meta.len()
+        )));
+    }
+    let (bytes, sha256) = hash_file(path)?;
+    let manifest = read_manifest(path);
+    if let Some(m) = &manifest {
+        if m.sha256 != sha256 || m.bytes != bytes {
+            return Err(bad(format!(
+                "its checksum does not match its manifest (sha256 {sha256}, {bytes} bytes; manifest says {}, {} \
+                 bytes): the file changed or was damaged after the backup",
+                m.sha256, m.bytes
+            )));
+        }
+    }
+    let conn = open_immutable(path)?;
+    let sql_err = |e: rusqlite::Error| bad(format!("SQLite cannot read it: {e}"));
+    let check = if full {
+        "integrity_check"
+    } else {
+        "quick_check"
+    };
+    if let Some(f) = progress {
+        f(crate::backup::Progress {
+            done: 0,
+            total: meta.len() / page_size,
+        });
+    }
+    let verdict = run_check(&conn, check).map_err(sql_err)?;
+    if verdict != "ok" {
+        return Err(bad(format!("{check} failed: {}", truncate(&verdict, 300))));
+    }
+    let page_count: u64 = crate::backup::pragma_u64(&conn, "page_count").map_err(sql_err)?;
+    if let Some(f) = progress {
+        f(crate::backup::Progress {
+            done: page_count,
+            total: page_count,
+        });
+    }
+    let application_id = identity::read(&conn).map_err(sql_err)?.application_id;
+    let schema_version = migrate::schema_version(&conn, path)?;
+    Ok(Verified {
+        path: path.to_path_buf(),
+        bytes,
+        sha256,
+        manifest: manifest.is_some(),
+        page_size,
+        page_count,
+        application_id,
+        schema_version,
+        check: check.into(),
+        created_at: manifest.map(|m| m.created_at),
+    })
+}
+
+/// Opens a file read-only without locks, `-wal` or `-shm`: it is treated as a file nobody changes.
+pub(crate) fn open_immutable(path: &Path) -> Result<Connection> {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    Connection::open_with_flags(
+        &uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| Error::BadBackup {
+        path: path.to_path_buf(),
+        reason: format!("SQLite cannot open it: {e}"),
+    })
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}

@@ -1,0 +1,1 @@
+//! Restart-persistence tests live in `it/`; this library is empty.
