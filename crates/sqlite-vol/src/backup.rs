@@ -248,7 +248,7 @@ pub(crate) fn copy_pages(
     progress: Option<&dyn Fn(Progress)>,
 ) -> Result<()> {
     let page_size =
-        crate::backup::pragma_u64(&src, "page_size").map_err(|e| not_a_db(src_path, e))?;
+        crate::backup::pragma_u64(src, "page_size").map_err(|e| not_a_db(src_path, e))?;
     let chunk = i32::try_from((64 << 20) / page_size.max(512)).unwrap_or(16384);
     let b = rusqlite::backup::Backup::new(src, dst)
         .map_err(|e| Error::sqlite(src_path, "starting backup", e))?;

@@ -520,10 +520,11 @@ fn open_conn(path: &Path, pragmas: &Pragmas, create: bool) -> Result<Connection>
     Ok(conn)
 }
 
-/// Whether the database has content: a non-empty file or a non-empty WAL.
+/// Whether the database has content: the file exists and it or its WAL is non-empty. (A new WAL database
+/// can briefly be a 0-byte file with everything in its WAL; a WAL without its database is stale.)
 pub(crate) fn has_content(db: &Path) -> bool {
     let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    len(db) > 0 || len(&sidecar(db, "-wal")) > 0
+    db.is_file() && (len(db) > 0 || len(&sidecar(db, "-wal")) > 0)
 }
 
 /// `<db><suffix>`, e.g. the `-wal` beside a database.

@@ -1,0 +1,273 @@
+//! Backups, verification and restore through the library.
+
+use std::path::Path;
+
+use sqlite_vol::{BackupOptions, Error, RestoreOptions};
+
+use crate::common::{db_bytes, open, TestResult, Tmp};
+
+fn users(db: &Path) -> Result<Vec<String>, rusqlite::Error> {
+    let c = rusqlite::Connection::open(db)?;
+    let mut s = c.prepare("SELECT email FROM users ORDER BY id")?;
+    let v = s.query_map([], |r| r.get(0))?.collect();
+    v
+}
+
+fn add_user(db: &sqlite_vol::Database, email: &str) -> sqlite_vol::Result<()> {
+    db.write(|tx| {
+        tx.execute("INSERT INTO users (email) VALUES (?1)", [email])
+            .map(|_| ())
+            .map_err(Error::from_sqlite)
+    })
+}
+
+#[test]
+fn backup_is_checked_named_private_and_has_a_manifest() -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = Tmp::new();
+    let db = open(tmp.path(), "migrations_ok")?;
+    add_user(&db, "a@example.com")?;
+    let m = db.backup(None)?;
+    let name = m
+        .path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        name.starts_with("it-")
+            && name.ends_with("Z.db")
+            && name.len() == "it-20261122T101500Z.db".len(),
+        "{name}"
+    );
+    assert_eq!(
+        std::fs::metadata(&m.path)?.permissions().mode() & 0o077,
+        0,
+        "backup readable by others"
+    );
+    let manifest = sqlite_vol::backup::read_manifest(&m.path).ok_or("manifest missing")?;
+    assert_eq!(manifest, m);
+    assert_eq!(m.schema_version, Some(1));
+    assert_eq!(m.application_id, sqlite_vol::identity::application_id("it"));
+    assert_eq!(users(&m.path)?, ["a@example.com"]);
+    let v = sqlite_vol::verify(&m.path, true, None)?;
+    assert!(v.manifest && v.sha256 == m.sha256);
+    // The stock sqlite3 shell agrees.
+    let out = std::process::Command::new("sqlite3")
+        .arg(&m.path)
+        .arg("PRAGMA integrity_check")
+        .output()?;
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    Ok(())
+}
+
+#[test]
+fn restore_brings_back_the_snapshot_into_an_open_database() -> TestResult {
+    let tmp = Tmp::new();
+    let db = open(tmp.path(), "migrations_ok")?;
+    add_user(&db, "before@example.com")?;
+    let snap = db.backup(None)?;
+    add_user(&db, "after@example.com")?;
+    let r = db.restore(&snap.path)?;
+    assert!(
+        r.safety_backup.is_some(),
+        "a safety backup of the current state is taken"
+    );
+    // The pool that stayed open sees the restored data at its next transaction.
+    let n: i64 = db
+        .conn()?
+        .query_row("SELECT count(*) FROM users", [], |x| x.get(0))?;
+    assert_eq!(n, 1);
+    assert_eq!(
+        users(&r.safety_backup.ok_or("safety")?)?,
+        ["before@example.com", "after@example.com"]
+    );
+    Ok(())
+}
+
+#[test]
+fn restore_into_an_empty_volume_creates_the_database() -> TestResult {
+    let tmp = Tmp::new();
+    let db = open(tmp.path(), "migrations_ok")?;
+    add_user(&db, "a@example.com")?;
+    let snap = db.backup(None)?;
+    let fresh = tmp.path().join("fresh/it.db");
+    let r = sqlite_vol::restore::restore(
+        &snap.path,
+        &fresh,
+        "it",
+        &RestoreOptions::new(tmp.path().join("fresh/backups")),
+    )?;
+    assert!(r.created && r.safety_backup.is_none());
+    assert_eq!(users(&fresh)?, ["a@example.com"]);
+    let db2 = open(&tmp.path().join("fresh"), "migrations_ok")?;
+    assert!(!db2.created(), "a restored database is not new");
+    Ok(())
+}
+
+#[test]
+fn restore_refuses_bad_files_and_leaves_the_live_database_unchanged() -> TestResult {
+    let tmp = Tmp::new();
+    let db = open(tmp.path(), "migrations_ok")?;
+    add_user(&db, "a@example.com")?;
+    let good = db.backup(None)?;
+    let live = tmp.path().join("it.db");
+    let bad_dir = tmp.path().join("bad");
+    std::fs::create_dir(&bad_dir)?;
+    let good_bytes = std::fs::read(&good.path)?;
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![
+        ("text.db", b"hello, I am not a database\n".to_vec()),
+        ("empty.db", Vec::new()),
+        ("truncated.db", good_bytes[..good_bytes.len() / 2].to_vec()),
+    ];
+    let mut noise = good_bytes[..100].to_vec();
+    noise.extend((0..good_bytes.len() - 100).map(|i| (i * 7919 % 251) as u8));
+    cases.push(("noise.db", noise));
+    for (name, bytes) in &cases {
+        std::fs::write(bad_dir.join(name), bytes)?;
+    }
+    // A good file whose manifest no longer matches.
+    let tampered = bad_dir.join("it-20200101T000000Z.db");
+    let mut t = good_bytes.clone();
+    let last = t.len() - 1;
+    t[last] ^= 0xff;
+    std::fs::write(&tampered, t)?;
+    std::fs::copy(
+        sqlite_vol::backup::manifest_path(&good.path),
+        sqlite_vol::backup::manifest_path(&tampered),
+    )?;
+
+    let before = db_bytes(&live);
+    let mut files: Vec<_> = cases.iter().map(|(n, _)| bad_dir.join(n)).collect();
+    files.push(tampered);
+    files.push(bad_dir.join("does-not-exist.db"));
+    files.push(bad_dir.clone());
+    for f in files {
+        let err = db
+            .restore(&f)
+            .expect_err(&format!("{} must be refused", f.display()));
+        assert!(!err.to_string().is_empty());
+        assert_eq!(
+            db_bytes(&live),
+            before,
+            "live database changed by refusing {}",
+            f.display()
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn restore_refuses_another_apps_backup_unless_forced() -> TestResult {
+    let tmp = Tmp::new();
+    let other = sqlite_vol::Database::builder("billing")
+        .path(tmp.path().join("billing"))
+        .open()?;
+    let other_backup = other.backup(None)?;
+    let db = open(tmp.path(), "migrations_ok")?;
+    let err = db
+        .restore(&other_backup.path)
+        .expect_err("another app's backup");
+    assert!(
+        matches!(err, Error::WrongApplication { .. }) && err.to_string().contains("--force"),
+        "{err}"
+    );
+    let forced = RestoreOptions {
+        force: true,
+        ..RestoreOptions::new(tmp.path().join("backups"))
+    };
+    sqlite_vol::restore::restore(&other_backup.path, &tmp.path().join("it.db"), "it", &forced)?;
+    Ok(())
+}
+
+#[test]
+fn restore_refuses_a_backup_with_a_newer_schema() -> TestResult {
+    let tmp = Tmp::new();
+    let newer = open(&tmp.path().join("new"), "migrations_v2")?;
+    let b = newer.backup(None)?;
+    let db = open(tmp.path(), "migrations_ok")?;
+    let err = db.restore(&b.path).expect_err("newer schema");
+    assert!(matches!(err, Error::SchemaTooNew { .. }), "{err}");
+    Ok(())
+}
+
+#[test]
+fn retention_keeps_newest_and_ignores_foreign_files() -> TestResult {
+    let tmp = Tmp::new();
+    let dir = tmp.path().join("b");
+    std::fs::create_dir(&dir)?;
+    for stamp in ["20200101T000000Z", "20200102T000000Z", "20200103T000000Z"] {
+        std::fs::write(dir.join(format!("it-{stamp}.db")), b"x")?;
+    }
+    std::fs::write(dir.join("it-important.db"), b"keep me")?;
+    std::fs::write(dir.join("other-20200101T000000Z.db"), b"keep me")?;
+    let db = open(tmp.path(), "migrations_ok")?;
+    let m = sqlite_vol::backup::backup(
+        &db.location().path,
+        "it",
+        &BackupOptions {
+            keep: Some(2),
+            ..BackupOptions::new(&dir)
+        },
+    )?;
+    let left: Vec<_> = sqlite_vol::backup::list(&dir, "it")?
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
+    assert_eq!(left, [m.path.clone(), dir.join("it-20200103T000000Z.db")]);
+    assert!(dir.join("it-important.db").exists() && dir.join("other-20200101T000000Z.db").exists());
+    assert!(
+        sqlite_vol::backup::prune(&dir, "it", 0, None).is_err(),
+        "keep 0 is refused"
+    );
+    Ok(())
+}
+
+#[test]
+fn backup_to_a_full_filesystem_removes_the_partial_and_says_no_space() -> TestResult {
+    let tmp = Tmp::new();
+    let db = open(tmp.path(), "migrations_ok")?;
+    db.write(|tx| {
+        tx.execute_batch("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 3000) INSERT INTO users (email) SELECT printf('user%05d@example.com', i) || hex(randomblob(64)) FROM n")
+            .map_err(Error::from_sqlite)
+    })?;
+    let live = db.location().path.clone();
+    let before = db_bytes(&live);
+    let full = tmp.path().join("full");
+    let _m = crate::common::MountGuard::tmpfs(&full, "64k");
+    let err = sqlite_vol::backup::backup(&live, "it", &BackupOptions::new(&full))
+        .expect_err("64 KiB cannot hold it");
+    assert!(
+        matches!(err, Error::NoSpace { .. }) && err.to_string().contains("no space"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&full)?.count(),
+        0,
+        "partial file left behind"
+    );
+    assert_eq!(db_bytes(&live), before);
+    Ok(())
+}
+
+#[test]
+fn a_second_maintenance_operation_fails_naming_the_first() -> TestResult {
+    let tmp = Tmp::new();
+    let db = open(tmp.path(), "migrations_ok")?;
+    let _held = sqlite_vol::lock::MaintenanceLock::acquire(
+        &db.location().path,
+        "restore",
+        sqlite_vol::lock::Wait::No,
+    )?;
+    let err = sqlite_vol::backup::backup(
+        &db.location().path,
+        "it",
+        &BackupOptions::new(tmp.path().join("b")),
+    )
+    .expect_err("locked");
+    assert!(
+        err.is_locked() && err.to_string().contains("restore in progress by pid"),
+        "{err}"
+    );
+    Ok(())
+}
