@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The project's test command (the README's second command): installs what the tests need on a fresh
+# Debian machine, then runs every test: the workspace's cargo tests (library, CLI, service, and the
+# process-level restart tests in tests/) and the container-level scenarios on a real Docker engine.
+#
+#   bash tests/run.sh                 everything
+#   SQLITE_VOL_SKIP_DOCKER=1 bash tests/run.sh    cargo tests only (says so loudly; CI never sets it)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_updated=0
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "tests/run.sh: missing $*; install it (apt-get install $*) or run as root" >&2
+    exit 2
+  fi
+  if [ "$apt_updated" = 0 ]; then apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+command -v sqlite3 >/dev/null || apt_install sqlite3
+command -v python3 >/dev/null || apt_install python3
+command -v setpriv >/dev/null || apt_install util-linux
+command -v curl >/dev/null || apt_install curl
+
+echo "== cargo tests (library, CLI, accounts service, process-level restart tests)"
+cargo test --workspace --locked
+
+if [ "${SQLITE_VOL_SKIP_DOCKER:-0}" = 1 ]; then
+  echo "== container-level scenarios SKIPPED because SQLITE_VOL_SKIP_DOCKER=1 (they did not run)"
+  exit 0
+fi
+echo "== container-level scenarios on a real Docker engine"
+bash tests/docker/scenarios.sh
