@@ -10,7 +10,7 @@
 //!
 //! ```no_run
 //! mod embedded {
-//!     refinery::embed_migrations!("migrations");
+//!     refinery::embed_migrations!("tests/fixtures/migrations_ok"); // your crate's `migrations/` folder
 //! }
 //!
 //! fn main() -> Result<(), sqlite_vol::Error> {
