@@ -2,4 +2,3 @@
 //! graceful restarts, SIGKILL under concurrent load, and two instances sharing one volume.
 
 mod restart;
-mod support;

@@ -1,1 +1,6 @@
-//! Restart-persistence tests live in `it/`; this library is empty.
+//! Shared machinery for the restart-persistence tests (`it/`) and the fault campaign (`campaign` binary):
+//! spawning the real binaries, speaking minimal HTTP/1.1 to the service, and foreign clients (the stock
+//! `sqlite3` shell, Python's sqlite3 module).
+
+pub mod campaign;
+pub mod support;
