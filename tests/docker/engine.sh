@@ -52,7 +52,7 @@ engine_install() {
     command -v apt-get >/dev/null 2>&1 || { engine_fail "no apt-get to install ${missing[*]}"; return; }
     engine_log "installing ${missing[*]}"
     mkdir -p "$ENGINE_STATE_DIR"
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
             $(printf '%s\n' "${missing[@]}" | sort -u); } >"$ENGINE_STATE_DIR/apt.log" 2>&1; then
         tail -n 20 "$ENGINE_STATE_DIR/apt.log" >&2
         engine_fail "apt-get install ${missing[*]} failed (log: $ENGINE_STATE_DIR/apt.log)"
@@ -206,12 +206,23 @@ EOF
     engine_log "built $tag"
 }
 
+# The .crate file names of the registry packages in a Cargo.lock, sorted.
+engine_lock_crates() {
+    awk '
+        /^\[\[package\]\]/ { name = ""; version = "" }
+        /^name = /    { gsub(/"/, "", $3); name = $3 }
+        /^version = / { gsub(/"/, "", $3); version = $3 }
+        /^source = "registry\+/ { print name "-" version ".crate" }' "$1" | sort
+}
+
 engine_build_rust() {
     local tag=$1 toolchain=$2 rustc_cmd=$3 sysroot hash ctx cargo_home lock=$ENGINE_ROOT/Cargo.lock
     sysroot=$($rustc_cmd --print sysroot)
     cargo_home=${CARGO_HOME:-$HOME/.cargo}
     [ -f "$lock" ] || { engine_fail "no Cargo.lock at $lock"; return; }
-    hash=$({ echo "recipe=$ENGINE_RECIPE"; engine_image_id "$toolchain"; sha256sum <"$lock"; } | engine_sha)
+    # Keyed on the registry crates Cargo.lock names (not the whole file): a lock change that only touches the
+    # workspace's own packages keeps this image, and with it Docker's cache of the Dockerfile's first steps.
+    hash=$({ echo "recipe=$ENGINE_RECIPE"; engine_image_id "$toolchain"; engine_lock_crates "$lock"; } | engine_sha)
     engine_need "$tag" "$hash" || return 0
     engine_log "cargo fetch --locked on the host (containers cannot download crates here)"
     if ! "$sysroot/bin/cargo" fetch --locked --manifest-path "$ENGINE_ROOT/Cargo.toml" >"$ENGINE_STATE_DIR/fetch.log" 2>&1; then
@@ -232,11 +243,7 @@ engine_build_rust() {
                 cp "$cargo_home/registry/cache/$reg/$crate" "$ctx/registry/cache/$reg/"
                 n=$((n + 1))
             fi
-        done < <(awk '
-            /^\[\[package\]\]/ { name = ""; version = "" }
-            /^name = /    { gsub(/"/, "", $3); name = $3 }
-            /^version = / { gsub(/"/, "", $3); version = $3 }
-            /^source = "registry\+/ { print name "-" version ".crate" }' "$lock")
+        done < <(engine_lock_crates "$lock")
     done
     cat >"$ctx/Dockerfile" <<EOF
 FROM $toolchain

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sqlite_vol_tests::support::{sqlite3_integrity, Service, TestResult};
+use sqlite_vol_tests::support::{register, sqlite3_integrity, Service, TestResult};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -44,21 +44,21 @@ fn every_acknowledged_registration_survives_sigkill_under_concurrent_load() -> T
     let tmp = tempfile::tempdir()?;
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     for cycle in 0..3 {
-        let svc = Arc::new(Service::start(tmp.path()));
+        let svc = Service::start(tmp.path());
         let stop = Instant::now() + Duration::from_millis(800 + 400 * cycle);
         let workers: Vec<_> = (0..6)
             .map(|w| {
-                let (svc, acked) = (Arc::clone(&svc), Arc::clone(&acked));
+                let (addr, acked) = (svc.addr.clone(), Arc::clone(&acked));
                 std::thread::spawn(move || {
                     for i in 0.. {
                         if Instant::now() > stop {
                             break;
                         }
                         let email = format!("c{cycle}w{w}n{i}@example.com");
-                        match svc.register(&email, PASSWORD) {
+                        match register(&addr, &email, PASSWORD) {
                             Ok((201, _)) => acked.lock().map(|mut a| a.push(email)).unwrap_or(()),
+                            Ok((0, _)) | Err(_) => break, // killed mid-request: not acknowledged
                             Ok((code, body)) => panic!("register answered {code}: {body}"),
-                            Err(_) => break, // the service was killed mid-request: not acknowledged
                         }
                     }
                 })
@@ -66,9 +66,7 @@ fn every_acknowledged_registration_survives_sigkill_under_concurrent_load() -> T
             .collect();
         // Kill while the workers are still sending.
         std::thread::sleep(Duration::from_millis(500 + 300 * cycle));
-        Arc::try_unwrap(svc)
-            .map_err(|_| "service still shared")?
-            .kill();
+        svc.kill();
         for w in workers {
             w.join().map_err(|_| "worker panicked")?;
         }
