@@ -327,15 +327,11 @@ pub fn run(_cfg: &Config, report: &mut Report) -> Result<(), String> {
         })(),
     );
 
-    report.check(
-        AREA,
-        "WAL deleted while cleanly stopped: nothing lost",
-        (|| {
-            let _ = std::fs::remove_file(live_dir.join("accounts.db-wal"));
-            let _ = std::fs::remove_file(live_dir.join("accounts.db-shm"));
-            all_log_in(&live_dir, &emails)
-        })(),
-    );
+    report.check(AREA, "WAL deleted while cleanly stopped: nothing lost", {
+        let _ = std::fs::remove_file(live_dir.join("accounts.db-wal"));
+        let _ = std::fs::remove_file(live_dir.join("accounts.db-shm"));
+        all_log_in(&live_dir, &emails)
+    });
 
     report.check(
         AREA,

@@ -158,12 +158,15 @@ impl Report {
     }
 }
 
+/// One area of the campaign.
+type Area = fn(&Config, &mut Report) -> Result<(), String>;
+
 /// Runs the campaign and prints the table.
 pub fn run(cfg: &Config) -> ExitCode {
     let started = Instant::now();
     eprintln!("campaign: seed {} ({cfg:?})", cfg.seed);
     let mut report = Report::default();
-    let areas: [(&str, fn(&Config, &mut Report) -> Result<(), String>); 6] = [
+    let areas: [(&str, Area); 6] = [
         ("crash", crash::run),
         ("maint", maint::run),
         ("foreign", foreign::run),

@@ -160,16 +160,12 @@ pub fn run(_cfg: &Config, report: &mut Report) -> Result<(), String> {
                 .ok_or_else(|| format!("{} secrets in the log", leaks.len()))
         })(),
     );
-    report.check(
-        AREA,
-        "the database stores no raw token or password",
-        (|| {
-            let has = |needle: &[u8]| file.windows(needle.len()).any(|w| w == needle);
-            (!has(token.as_bytes()) && !has(password.as_bytes()))
-                .then_some(())
-                .ok_or_else(|| "raw secret in the file".into())
-        })(),
-    );
+    report.check(AREA, "the database stores no raw token or password", {
+        let has = |needle: &[u8]| file.windows(needle.len()).any(|w| w == needle);
+        (!has(token.as_bytes()) && !has(password.as_bytes()))
+            .then_some(())
+            .ok_or_else(|| "raw secret in the file".into())
+    });
     report.check(
         AREA,
         "SQL in the service is parameterised (no format! building a statement)",
