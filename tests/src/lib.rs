@@ -2,5 +2,6 @@
 //! spawning the real binaries, speaking minimal HTTP/1.1 to the service, and foreign clients (the stock
 //! `sqlite3` shell, Python's sqlite3 module).
 
+pub mod bench;
 pub mod campaign;
 pub mod support;

@@ -138,7 +138,7 @@ pub(crate) fn backup_locked(db: &Path, app: &str, opts: &BackupOptions<'_>) -> R
     let (check, page_size, page_count, schema_version, application_id) = match result {
         Ok(v) => v,
         Err(e) => {
-            let _ = fs::remove_file(&partial);
+            remove_with_sidecars(&partial);
             return Err(e);
         }
     };
@@ -165,7 +165,7 @@ pub(crate) fn backup_locked(db: &Path, app: &str, opts: &BackupOptions<'_>) -> R
         Ok(manifest)
     };
     let manifest = finish().inspect_err(|_| {
-        let _ = fs::remove_file(&partial);
+        remove_with_sidecars(&partial);
         let _ = fs::remove_file(manifest_path(&final_path));
     })?;
     tracing::info!(backup = %manifest.path.display(), bytes = manifest.bytes, pages = manifest.page_count,
@@ -201,7 +201,7 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
     // Pin one snapshot: commits by other connections then cannot restart the copy.
     src.execute_batch("BEGIN DEFERRED; SELECT count(*) FROM sqlite_master;")
         .map_err(|e| not_a_db(db, e))?;
-    let copied = copy_pages(&src, &mut dst, db, opts.progress);
+    let copied = copy_pages(&src, &mut dst, db, partial, opts.progress);
     let _ = src.execute_batch("COMMIT");
     copied?;
     // Leave the writer a short WAL; PASSIVE never blocks anyone.
@@ -241,10 +241,12 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
 }
 
 /// Steps the backup API in chunks of about 64 MiB, retrying while the target is busy.
+/// A full disk is reported against `dst_path`, where the pages are written; other errors against the source.
 pub(crate) fn copy_pages(
     src: &Connection,
     dst: &mut Connection,
     src_path: &Path,
+    dst_path: &Path,
     progress: Option<&dyn Fn(Progress)>,
 ) -> Result<()> {
     let page_size =
@@ -254,9 +256,13 @@ pub(crate) fn copy_pages(
         .map_err(|e| Error::sqlite(src_path, "starting backup", e))?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let step = b
-            .step(chunk)
-            .map_err(|e| Error::sqlite(src_path, "copying pages", e))?;
+        let step = b.step(chunk).map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => Error::NoSpace {
+                action: "copying pages",
+                path: dst_path.to_path_buf(),
+            },
+            _ => Error::sqlite(src_path, "copying pages", e),
+        })?;
         let p = b.progress();
         if let Some(f) = progress {
             let total = p.pagecount.max(0) as u64;
@@ -391,14 +397,27 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io("syncing folder", dir, e))
 }
 
-/// Removes `.partial` files of `app` left by a backup that died (the caller holds the lock).
+/// Removes a file and the `-journal`, `-wal` and `-shm` SQLite may have left beside it.
+fn remove_with_sidecars(p: &Path) {
+    let _ = fs::remove_file(p);
+    for s in ["-journal", "-wal", "-shm"] {
+        let _ = fs::remove_file(crate::open::sidecar(p, s));
+    }
+}
+
+/// Removes `.partial` files of `app` (and their SQLite sidecars) left by a backup that died; the caller
+/// holds the lock.
 fn remove_partials(dir: &Path, app: &str) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(inner) = name
+        let base = ["-journal", "-wal", "-shm"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(&name);
+        if let Some(inner) = base
             .strip_prefix('.')
             .and_then(|n| n.strip_suffix(".partial"))
         {

@@ -2,7 +2,8 @@
 //!
 //! Every variant carries the path (or SQL, or variable) involved and, where there is one, the fix a user can
 //! apply. The `Display` text is written to be printed as-is at startup or by the command line: it says what
-//! happened and what to do, in one or two sentences.
+//! happened and what to do, in one or two sentences. Underlying causes are `source()`s, not repeated in the
+//! text: print with `{:#}` (anyhow) or walk the chain to show them.
 
 use std::path::PathBuf;
 
@@ -37,7 +38,7 @@ pub enum Error {
     /// The database directory (or a file in it) cannot be written by this process.
     #[error(
         "database directory {path} is not writable by uid {uid} gid {gid} (it is owned by uid {owner_uid} \
-         gid {owner_gid}, mode {mode:o}): {source}. Fix: `chown -R {uid}:{gid} {path}` on the host or volume, \
+         gid {owner_gid}, mode {mode:o}). Fix: `chown -R {uid}:{gid} {path}` on the host or volume, \
          run the container with `--user {owner_uid}:{owner_gid}`, or mount a writable volume there"
     )]
     NotWritable {
@@ -71,7 +72,7 @@ pub enum Error {
     },
 
     /// The directory or a file could not be created, read or written.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}")]
     Io {
         /// What was being done, e.g. "creating directory".
         action: &'static str,
@@ -188,7 +189,7 @@ pub enum Error {
     /// A migration failed; its transaction was rolled back.
     #[error(
         "migration {migration} failed on {path} and was rolled back; the database is as it was before \
-         startup (schema version {version_before}). Fix the migration and restart: {source}"
+         startup (schema version {version_before}). Fix the migration and restart"
     )]
     MigrationFailed {
         /// The database file.
@@ -203,7 +204,7 @@ pub enum Error {
     },
 
     /// Migration files could not be loaded.
-    #[error("cannot load migrations from {path}: {source}")]
+    #[error("cannot load migrations from {path}")]
     MigrationFiles {
         /// The directory.
         path: PathBuf,
@@ -238,7 +239,7 @@ pub enum Error {
     },
 
     /// A SQLite call failed.
-    #[error("SQLite error on {path}: {source}")]
+    #[error("SQLite error on {path}")]
     Sqlite {
         /// The database file.
         path: PathBuf,
@@ -248,7 +249,7 @@ pub enum Error {
     },
 
     /// The connection pool could not be built or could not hand out a connection in time.
-    #[error("connection pool for {path}: {source}")]
+    #[error("connection pool for {path}")]
     Pool {
         /// The database file.
         path: PathBuf,

@@ -174,7 +174,10 @@ mod tests {
         let file = tmp.path().join("f");
         std::fs::write(&file, b"x")?;
         let err = prepare(&file, None, &Volume::unknown()).expect_err("a file is not a directory");
-        assert!(err.to_string().contains("not a directory"), "{err}");
+        let cause = std::error::Error::source(&err)
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(cause.contains("not a directory"), "{err}: {cause}");
         Ok(())
     }
 

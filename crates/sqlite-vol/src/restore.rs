@@ -150,7 +150,7 @@ pub fn restore(file: &Path, db: &Path, app: &str, opts: &RestoreOptions<'_>) -> 
             ),
         });
     }
-    copy_pages(&src, &mut live, file, opts.progress)?;
+    copy_pages(&src, &mut live, file, db, opts.progress)?;
     drop(src);
 
     // A restore into a new file leaves it in the backup's rollback mode; services expect WAL.

@@ -1,0 +1,219 @@
+//! The command line's shape: every flag, subcommand and help text, and nothing else.
+//!
+//! `--db`, `--app`, `--backup-dir` and `--quiet` are one flattened, global [`DbOpts`] group, so they mean the
+//! same in every subcommand and may be given before or after it. The database is found exactly as the library finds it:
+//! `--db`, then `<APP>_DB_PATH`, `DB_PATH`, a `sqlite:` `DATABASE_URL`, then the per-user data directory.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Keep a containerized service's SQLite database safe: status, doctor, backup, restore, verify, list,
+/// prune, check, migrate, healthcheck.
+///
+/// Exit codes: 0 success; 1 a clean "no" (a refused or failed verification, a failed check, a doctor
+/// failure, an unhealthy database); 2 an error (bad usage, lock held, I/O).
+#[derive(Debug, Parser)]
+#[command(name = "sqlite-vol", version, about, long_about)]
+pub struct Cli {
+    /// Where the database is (accepted before or after the subcommand).
+    #[command(flatten)]
+    pub db: DbOpts,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the database is and whose it is; shared by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct DbOpts {
+    /// The database file, or a directory holding `<app>.db`. Default: `<APP>_DB_PATH`, `DB_PATH`, a
+    /// `sqlite:` `DATABASE_URL`, else the per-user data directory.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// The application's name: it picks `<APP>_DB_PATH` and `<app>.db`, names backups, and is checked
+    /// against the database's application id. Default: SQLITE_VOL_APP, else the database file's name
+    /// without extension when --db, DB_PATH or DATABASE_URL names a file.
+    #[arg(long, global = true, env = "SQLITE_VOL_APP", value_name = "NAME")]
+    pub app: Option<String>,
+
+    /// Where backups are kept. Default: SQLITE_VOL_BACKUP_DIR, else `backups/` beside the database.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+
+    /// Print only what was asked for (no progress bar, no notes, no warnings from the library).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Where the database is, what holds it, its size and schema, the newest backup and the lock.
+    Status(StatusArgs),
+    /// Run every check (location, writable, volume, free space, journal, WAL safety, lock, backups,
+    /// identity) and say how to fix each problem. Changes nothing.
+    Doctor(DoctorArgs),
+    /// Take an online, checked backup of the live database.
+    Backup(BackupArgs),
+    /// Restore a backup into the live database (verified first; a safety backup is taken first).
+    Restore(RestoreArgs),
+    /// Check that a backup file is intact: SQLite, checksum, integrity, application id, schema.
+    Verify(VerifyArgs),
+    /// List the backups, newest first, with age, size and whether each verifies.
+    List(ListArgs),
+    /// Delete all but the newest N backups.
+    Prune(PruneArgs),
+    /// Integrity check of the live database (read-only).
+    Check(CheckArgs),
+    /// Apply SQL migrations (`V1__name.sql`, …) from a directory, with the library's refusals.
+    Migrate(MigrateArgs),
+    /// Fast liveness probe for a Docker HEALTHCHECK: exit 0 when the database opens and answers.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The directory to write into (overrides --backup-dir and SQLITE_VOL_BACKUP_DIR).
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
+    /// Afterwards keep only the newest N backups (the new one always stays).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: Option<u32>,
+    /// Check the copy with a full integrity_check instead of quick_check.
+    #[arg(long)]
+    pub full_check: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Wait up to SECS for another backup, restore or migration to finish (default: fail at once).
+    #[arg(long, value_name = "SECS")]
+    pub wait: Option<u64>,
+}
+
+/// `restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file.
+    pub file: PathBuf,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Restore even if the backup belongs to another application.
+    #[arg(long)]
+    pub force: bool,
+    /// Do not back up the current database first.
+    #[arg(long)]
+    pub no_safety_backup: bool,
+    /// Verify the backup with a full integrity_check instead of quick_check.
+    #[arg(long)]
+    pub full_check: bool,
+    /// The service's migrations: a backup whose schema is newer than the newest of them is refused.
+    #[arg(long, value_name = "DIR")]
+    pub migrations: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Wait up to SECS for another backup, restore or migration to finish (default: fail at once).
+    #[arg(long, value_name = "SECS")]
+    pub wait: Option<u64>,
+}
+
+/// `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The backup file.
+    pub file: PathBuf,
+    /// Run a full integrity_check instead of quick_check.
+    #[arg(long)]
+    pub full: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Do not read the files: "verified" then only means a manifest is present and the size matches it.
+    #[arg(long)]
+    pub fast: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// How many of the newest backups to keep (at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Run a full integrity_check (reads every page and index) instead of quick_check.
+    #[arg(long)]
+    pub full: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The directory of SQL migrations (`V1__create_users.sql`, …).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Print the plan (current version, pending migrations) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not back up a database that holds data before migrating it.
+    #[arg(long)]
+    pub no_safety_backup: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Wait up to SECS for another backup, restore or migration to finish (default 0).
+    #[arg(long, value_name = "SECS")]
+    pub wait: Option<u64>,
+}
+
+/// `healthcheck`.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,63 @@
+//! `sqlite-vol verify FILE`: prove a backup file is good, and say whose and which schema it is.
+
+use sqlite_vol::backup::Progress;
+
+use super::Exit;
+use crate::cli::{DbOpts, VerifyArgs};
+use crate::ui;
+
+/// Verifies `a.file`; a bad file is an error with exit code 1.
+pub fn run(opts: &DbOpts, a: &VerifyArgs) -> anyhow::Result<Exit> {
+    // The app is optional here: when it is known, say whether the backup is its.
+    let app = opts.target().ok().map(|t| t.app);
+    let bar = ui::Bar::new(opts.quiet || a.json, "verifying");
+    let update = |p: Progress| bar.update(p);
+    let v = sqlite_vol::verify(
+        &a.file,
+        a.full,
+        bar.active().then_some(&update as &dyn Fn(Progress)),
+    )?;
+    bar.clear();
+    let matches = app
+        .as_deref()
+        .map(|app| sqlite_vol::identity::application_id(app) == v.application_id);
+    if a.json {
+        let mut value = serde_json::to_value(&v)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("verified".into(), true.into());
+            obj.insert("app".into(), app.clone().into());
+            obj.insert("application_matches".into(), matches.into());
+        }
+        ui::json(&value)?;
+    } else {
+        ui::line(format_args!("{}: ok", v.path.display()))?;
+        let checksum = if v.manifest {
+            "matches its manifest"
+        } else {
+            "not compared (no manifest beside the file)"
+        };
+        let whose = match (&app, matches) {
+            (Some(app), Some(true)) => format!("{app}'s"),
+            (Some(app), _) => format!("NOT {app}'s"),
+            _ => "unknown app".into(),
+        };
+        ui::note(
+            opts.quiet,
+            format_args!(
+                "  {} in {} pages; {} ok; sha256 {} {checksum}\n  application id {:#x} ({whose}), schema {}{}",
+                ui::size(v.bytes),
+                v.page_count,
+                v.check,
+                v.sha256,
+                v.application_id,
+                v.schema_version
+                    .map_or_else(|| "none".to_string(), |s| s.to_string()),
+                v.created_at
+                    .as_deref()
+                    .map(|c| format!(", taken {c}"))
+                    .unwrap_or_default()
+            ),
+        );
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,159 @@
+//! What the user sees: stdout lines and JSON, the error chain, the progress bar, sizes and ages in words.
+//!
+//! Everything written to stdout goes through [`line`] or [`json`], which return the write error instead of
+//! panicking, so a closed pipe ends the program quietly ([`is_broken_pipe`]). Notes meant for a person go to
+//! stderr through [`note`] and are silenced by `--quiet`.
+
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sqlite_vol::backup::Progress;
+
+/// Writes one line to stdout.
+pub fn line(text: impl Display) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")?;
+    Ok(())
+}
+
+/// Writes a value to stdout as pretty JSON.
+pub fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// A note for a person, on stderr, unless `quiet`.
+pub fn note(quiet: bool, text: impl Display) {
+    if !quiet {
+        eprintln!("{text}");
+    }
+}
+
+/// True when the error is a write to a closed pipe.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || e.downcast_ref::<serde_json::Error>()
+                .and_then(|j| j.io_error_kind())
+                .is_some_and(|k| k == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The error and its causes on one line, `a: b: c`, skipping a cause whose text the line already holds
+/// (several library errors print their source in their own message).
+pub fn render(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal and not `--quiet`.
+pub struct Bar(Option<ProgressBar>);
+
+impl Bar {
+    /// A bar labelled `what` (e.g. "backing up"), or a silent stand-in.
+    pub fn new(quiet: bool, what: &'static str) -> Bar {
+        if quiet || !std::io::stderr().is_terminal() {
+            return Bar(None);
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template(
+            "{msg:>12} [{bar:40}] {percent:>3}% {pos}/{len} pages, {elapsed}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_message(what);
+        Bar(Some(bar))
+    }
+
+    /// Moves the bar to `p`.
+    pub fn update(&self, p: Progress) {
+        if let Some(bar) = self.0.as_ref().filter(|_| p.total > 0) {
+            bar.set_length(p.total);
+            bar.set_position(p.done);
+        }
+    }
+
+    /// Whether a bar is drawn.
+    pub fn active(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Removes the bar from the terminal.
+    pub fn clear(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// `1536` → `1.5 KiB`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// `7260` → `2h 1m`.
+pub fn age(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {}s", s / 60, s % 60),
+        3600..=86_399 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_ages_read_naturally() {
+        assert_eq!(size(512), "512 bytes");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(3 << 30), "3.0 GiB");
+        assert_eq!(age(42), "42s");
+        assert_eq!(age(7260), "2h 1m");
+        assert_eq!(age(90_000), "1d 1h");
+    }
+
+    #[test]
+    fn render_skips_causes_already_in_the_message() {
+        let io = std::io::Error::other("disk on fire");
+        let err = anyhow::Error::new(io).context("writing x: disk on fire");
+        assert_eq!(render(&err), "writing x: disk on fire");
+        let err = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(render(&err), "outer: inner");
+    }
+}
