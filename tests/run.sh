@@ -23,7 +23,11 @@ command -v setpriv >/dev/null || apt_install util-linux
 command -v curl >/dev/null || apt_install curl
 
 echo "== cargo tests (library, CLI, accounts service, process-level restart tests)"
+cargo build --workspace --locked --bins
 cargo test --workspace --locked
+
+echo "== fault campaign, bounded form (the full one: cargo run -p sqlite-vol-tests --bin campaign)"
+cargo run -q --locked -p sqlite-vol-tests --bin campaign -- --quick
 
 if [ "${SQLITE_VOL_SKIP_DOCKER:-0}" = 1 ]; then
   echo "== container-level scenarios SKIPPED because SQLITE_VOL_SKIP_DOCKER=1 (they did not run)"

@@ -43,9 +43,13 @@ impl Service {
     }
 
     pub fn start_with(dir: &Path, env: &[(&str, &str)]) -> Service {
-        let log = dir.join(format!(
-            "accounts-{}.log",
-            Instant::now().elapsed().as_nanos() ^ rand_u64()
+        // Logs live outside the data folder, so they never count as files the service created there.
+        let logs = std::env::temp_dir().join("sqlite-vol-test-logs");
+        std::fs::create_dir_all(&logs).expect("log folder");
+        let log = logs.join(format!(
+            "accounts-{}-{:x}.log",
+            std::process::id(),
+            rand_u64()
         ));
         let stderr = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(bin("accounts"));

@@ -138,6 +138,7 @@ pub(crate) fn backup_locked(db: &Path, app: &str, opts: &BackupOptions<'_>) -> R
     let (check, page_size, page_count, schema_version, application_id) = match result {
         Ok(v) => v,
         Err(e) => {
+            let e = full_disk_as_no_space(e, dir);
             remove_with_sidecars(&partial);
             return Err(e);
         }
@@ -164,9 +165,11 @@ pub(crate) fn backup_locked(db: &Path, app: &str, opts: &BackupOptions<'_>) -> R
         sync_dir(dir)?;
         Ok(manifest)
     };
-    let manifest = finish().inspect_err(|_| {
+    let manifest = finish().map_err(|e| {
+        let e = full_disk_as_no_space(e, dir);
         remove_with_sidecars(&partial);
         let _ = fs::remove_file(manifest_path(&final_path));
+        e
     })?;
     tracing::info!(backup = %manifest.path.display(), bytes = manifest.bytes, pages = manifest.page_count,
         duration_ms = manifest.duration_ms, "backup written and checked");
@@ -395,6 +398,20 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|f| f.sync_all())
         .map_err(|e| Error::io("syncing folder", dir, e))
+}
+
+/// SQLite reports a full disk as SQLITE_FULL only where it expects it; elsewhere (growing the `-shm`, a
+/// short write) it says "disk I/O error". When the target filesystem has under 1 MiB left (checked before
+/// the partial files are removed), say what the user can act on: no space.
+fn full_disk_as_no_space(e: Error, dir: &Path) -> Error {
+    let io = matches!(e, Error::Sqlite { .. } | Error::Io { .. });
+    if io && fs2::available_space(dir).is_ok_and(|free| free < 1 << 20) {
+        return Error::NoSpace {
+            action: "writing the backup",
+            path: dir.to_path_buf(),
+        };
+    }
+    e
 }
 
 /// Removes a file and the `-journal`, `-wal` and `-shm` SQLite may have left beside it.
