@@ -64,7 +64,14 @@ engine_install() {
 engine_up() {
     engine_install || return
     if docker info >/dev/null 2>&1; then
-        engine_log "using the Docker engine that is already running"
+        # A dockerd an earlier, interrupted run started is still ours to stop.
+        if [ -f "$ENGINE_DOCKERD_PID" ] && [ "$(ps -o comm= -p "$(cat "$ENGINE_DOCKERD_PID")" 2>/dev/null)" = dockerd ]; then
+            ENGINE_STARTED_DOCKERD=1
+            export ENGINE_STARTED_DOCKERD
+            engine_log "using the dockerd an earlier run started (pid $(cat "$ENGINE_DOCKERD_PID")); stopping it at the end"
+        else
+            engine_log "using the Docker engine that is already running"
+        fi
         return 0
     fi
     [ "$(id -u)" = 0 ] || { engine_fail "no Docker engine answers and only root can start dockerd"; return; }

@@ -7,8 +7,10 @@
 #   bash tests/docker/scenarios.sh            all scenarios
 #   bash tests/docker/scenarios.sh stop_wal   only the scenarios whose names contain one of the arguments
 #
-# Environment: SVT_IMAGE (default sqlite-vol-accounts:test), SVT_KEEP_ENGINE=1 (leave a dockerd this script
-# started running), SVT_LOG_DIR (build log and container logs of failures; default /tmp/sqlite-vol-docker-tests).
+# Environment: SVT_IMAGE (default sqlite-vol-accounts:test; the build stage is kept as SVT_IMAGE-build-cache),
+# SVT_KEEP_ENGINE=1 (leave a dockerd this script started running), SVT_PRUNE=1|0 (remove untagged images after
+# the build; default: only on an engine this script started), SVT_LOG_DIR (build log and container logs of
+# failures; default /tmp/sqlite-vol-docker-tests).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -315,6 +317,24 @@ stop_exits_zero_and_checkpoints_wal() {
 
 # ---------------------------------------------------------------------------------------------------------
 
+# The build stage's image is untagged, so pruning would drop the cached dependency layer with it: tag it
+# (its id is the last " ---> ID" before the runtime stage's FROM in the build log; building it again with
+# --target would race with anyone editing the sources meanwhile), then drop the untagged images earlier runs
+# left (each source change leaves a build-stage image of ~1.8 GB). Pruning only on an engine this script
+# started (a dedicated test engine), or with SVT_PRUNE=1.
+keep_build_cache() {
+    local id
+    id=$(awk '/Step [0-9]+\/[0-9]+ : FROM / { if (++n == 2) { print last; exit } }
+              /---> [0-9a-f]+$/ { last = $NF }' "$LOG_DIR/build.log")
+    if [ -z "$id" ] || ! docker tag "$id" "$IMAGE-build-cache" >/dev/null 2>&1; then
+        log "could not tag the build stage; not pruning (the next build may be slower)"
+        return 0
+    fi
+    if [ "${SVT_PRUNE:-$ENGINE_STARTED_DOCKERD}" = 1 ]; then
+        docker image prune -f >/dev/null 2>&1
+    fi
+}
+
 summary() {
     echo "$PASSED passed, $FAILED failed"
     [ "$FAILED" = 0 ]
@@ -330,7 +350,6 @@ selected() {
 main() {
     local name t0 started
     mkdir -p "$LOG_DIR"
-    command -v curl >/dev/null 2>&1 || engine_install || true
     if ! engine_setup; then
         echo "FAIL docker engine: no working Docker engine or base images (see the messages above)"
         FAILED=$((FAILED + 1))
@@ -340,7 +359,7 @@ main() {
 
     t0=$(date +%s)
     log "docker build --network host -f docker/Dockerfile -t $IMAGE . (log: $LOG_DIR/build.log)"
-    if ! docker build --network host -f docker/Dockerfile -t "$IMAGE" . >"$LOG_DIR/build.log" 2>&1; then
+    if ! docker build --network host --force-rm -f docker/Dockerfile -t "$IMAGE" . >"$LOG_DIR/build.log" 2>&1; then
         tail -n 30 "$LOG_DIR/build.log" >&2
         echo "FAIL docker build: docker/Dockerfile did not build (log: $LOG_DIR/build.log)"
         FAILED=$((FAILED + 1))
@@ -348,13 +367,13 @@ main() {
         exit 1
     fi
     log "image built in $(($(date +%s) - t0)) s"
+    keep_build_cache
 
     for name in "${SCENARIOS[@]}"; do
         selected "$name" "$@" || continue
         REASON=
         started=$(date +%s)
         log "scenario $name"
-
         if "$name"; then
             echo "PASS $name"
             PASSED=$((PASSED + 1))
@@ -363,7 +382,7 @@ main() {
             FAILED=$((FAILED + 1))
             # Keep the logs of this scenario's containers for inspection.
             local c
-            for c in $(docker ps -aq --filter "label=$LABEL"); do
+            for c in $(docker ps -aq --filter "label=$LABEL") $(docker ps -aq --filter "label=com.docker.compose.project=${RUN_ID}compose"); do
                 docker logs "$c" >"$LOG_DIR/$name-$c.log" 2>&1
             done
         fi

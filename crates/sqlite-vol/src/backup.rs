@@ -86,6 +86,9 @@ pub struct Manifest {
     pub duration_ms: u64,
     /// Which check passed: `quick_check` or `integrity_check`.
     pub check: String,
+    /// How the pages were copied: "file copy (WAL fully checkpointed)" or "backup API".
+    #[serde(default)]
+    pub method: String,
 }
 
 /// The default backup folder for a database: `SQLITE_VOL_BACKUP_DIR`, else `backups/` beside it.
@@ -135,8 +138,8 @@ pub(crate) fn backup_locked(db: &Path, app: &str, opts: &BackupOptions<'_>) -> R
     let final_path = dir.join(&name);
     let partial = dir.join(format!(".{name}.partial"));
     let result = copy_checked(db, &partial, opts);
-    let (check, page_size, page_count, schema_version, application_id) = match result {
-        Ok(v) => v,
+    let c = match result {
+        Ok(c) => c,
         Err(e) => {
             let e = full_disk_as_no_space(e, dir);
             remove_with_sidecars(&partial);
@@ -144,20 +147,20 @@ pub(crate) fn backup_locked(db: &Path, app: &str, opts: &BackupOptions<'_>) -> R
         }
     };
     let finish = || -> Result<Manifest> {
-        let (bytes, sha256) = hash_file(&partial)?;
         let manifest = Manifest {
             path: final_path.clone(),
-            bytes,
-            sha256,
-            page_size,
-            page_count,
-            schema_version,
-            application_id,
+            bytes: c.bytes,
+            sha256: c.sha256,
+            page_size: c.page_size,
+            page_count: c.page_count,
+            schema_version: c.schema,
+            application_id: c.app_id,
             source: db.to_path_buf(),
             created_at: crate::now_rfc3339(),
             tool_version: concat!("sqlite-vol ", env!("CARGO_PKG_VERSION")).into(),
             duration_ms: started.elapsed().as_millis() as u64,
-            check,
+            check: c.check,
+            method: c.method,
         };
         write_manifest(&manifest)?;
         fs::rename(&partial, &final_path)
@@ -179,9 +182,20 @@ pub(crate) fn backup_locked(db: &Path, app: &str, opts: &BackupOptions<'_>) -> R
     Ok(manifest)
 }
 
-type Checked = (String, u64, u64, Option<i64>, i32);
+/// What copying and checking established about a backup.
+struct Checked {
+    check: String,
+    method: String,
+    page_size: u64,
+    page_count: u64,
+    schema: Option<i64>,
+    app_id: i32,
+    bytes: u64,
+    sha256: String,
+}
 
-/// Copies `db` into `partial` with the backup API and checks the copy.
+/// Copies `db` into `partial` (as a file when that is provably the snapshot, else with the backup API) and
+/// checks the copy.
 fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<Checked> {
     // Create the file ourselves so it is 0600 from the first byte.
     OpenOptions::new()
@@ -197,50 +211,118 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
     .map_err(|e| Error::sqlite(db, "opening source", e))?;
     src.busy_timeout(Duration::from_secs(5))
         .map_err(|e| Error::sqlite(db, "opening source", e))?;
-    let mut dst =
-        Connection::open(partial).map_err(|e| Error::sqlite(partial, "opening backup file", e))?;
-    let dst_err = |e| Error::sqlite(partial, "writing backup", e);
 
+    let t0 = Instant::now();
     // Pin one snapshot: commits by other connections then cannot restart the copy.
     src.execute_batch("BEGIN DEFERRED; SELECT count(*) FROM sqlite_master;")
         .map_err(|e| not_a_db(db, e))?;
-    let copied = copy_pages(&src, &mut dst, db, partial, opts.progress);
+    let copied = (|| -> Result<(Option<(u64, String)>, Option<Connection>)> {
+        if let Some(hashed) = crate::snapshot::copy_if_quiescent(&src, db, partial, opts.progress)?
+        {
+            return Ok((Some(hashed), None));
+        }
+        let mut dst = Connection::open(partial)
+            .map_err(|e| Error::sqlite(partial, "opening backup file", e))?;
+        // The partial file is thrown away if anything fails, so it needs no journal and no syncs until
+        // the end; a large cache keeps pages from being spilled one by one.
+        dst.execute_batch(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -131072;",
+        )
+        .map_err(|e| Error::sqlite(partial, "writing backup", e))?;
+        copy_pages(&src, &mut dst, db, partial, opts.progress)?;
+        Ok((None, Some(dst)))
+    })();
     let _ = src.execute_batch("COMMIT");
-    copied?;
+    let (hashed, dst) = copied?;
+    let pinned = t0.elapsed();
     // Leave the writer a short WAL; PASSIVE never blocks anyone.
     let _ = src.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     drop(src);
 
-    let mode: String = dst
-        .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
-        .map_err(dst_err)?;
-    if !mode.eq_ignore_ascii_case("delete") {
-        return Err(Error::BadBackup {
-            path: partial.into(),
-            reason: format!("could not leave WAL mode ({mode})"),
-        });
-    }
+    let method = if let Some(dst) = dst {
+        let dst_err = |e| Error::sqlite(partial, "writing backup", e);
+        let mode: String = dst
+            .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
+            .map_err(dst_err)?;
+        if !mode.eq_ignore_ascii_case("delete") {
+            return Err(Error::BadBackup {
+                path: partial.into(),
+                reason: format!("could not leave WAL mode ({mode})"),
+            });
+        }
+        dst.close().map_err(|(_, e)| dst_err(e))?;
+        "backup API"
+    } else {
+        "file copy (WAL fully checkpointed)"
+    };
+    File::open(partial)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io("syncing backup", partial, e))?;
+    let written = t0.elapsed();
+
+    // Check the copy and hash it at the same time: two read passes, two cores.
     let check = if opts.full_check {
         "integrity_check"
     } else {
         "quick_check"
     };
-    let verdict = run_check(&dst, check).map_err(dst_err)?;
+    let (checked, hashed) = std::thread::scope(|s| {
+        // The file copy hashed while it wrote; the backup API path hashes now, beside the check.
+        let hashing = s.spawn(|| match hashed {
+            Some(h) => Ok(h),
+            None => hash_file(partial),
+        });
+        let checked = check_copy(partial, check);
+        let hashed = hashing.join().unwrap_or_else(|_| {
+            Err(Error::io(
+                "hashing",
+                partial,
+                std::io::Error::other("hash thread panicked"),
+            ))
+        });
+        (checked, hashed)
+    });
+    let (page_size, page_count, schema, app_id) = checked?;
+    let (bytes, sha256) = hashed?;
+    tracing::debug!(
+        snapshot_pinned_ms = pinned.as_millis() as u64,
+        written_ms = written.as_millis() as u64,
+        checked_and_hashed_ms = t0.elapsed().as_millis() as u64,
+        method,
+        "backup phases"
+    );
+    Ok(Checked {
+        check: check.into(),
+        method: method.into(),
+        page_size,
+        page_count,
+        schema,
+        app_id,
+        bytes,
+        sha256,
+    })
+}
+
+/// Runs `check` on a finished copy and reads what its manifest needs.
+fn check_copy(partial: &Path, check: &str) -> Result<(u64, u64, Option<i64>, i32)> {
+    let conn = crate::verify::open_immutable(partial)?;
+    let err = |e| Error::sqlite(partial, "checking backup", e);
+    let verdict = run_check(&conn, check).map_err(err)?;
     if verdict != "ok" {
         return Err(Error::BadBackup {
             path: partial.into(),
             reason: format!("{check} of the copy: {verdict}"),
         });
     }
-    let page_size: u64 = crate::backup::pragma_u64(&dst, "page_size").map_err(dst_err)?;
-    let page_count: u64 = crate::backup::pragma_u64(&dst, "page_count").map_err(dst_err)?;
-    let app_id = identity::read(&dst).map_err(dst_err)?.application_id;
-    let schema = migrate::schema_version(&dst, partial)?;
-    dst.close().map_err(|(_, e)| dst_err(e))?;
-    File::open(partial)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io("syncing backup", partial, e))?;
-    Ok((check.into(), page_size, page_count, schema, app_id))
+    let page_size = pragma_u64(&conn, "page_size").map_err(err)?;
+    let page_count = pragma_u64(&conn, "page_count").map_err(err)?;
+    let app_id = identity::read(&conn).map_err(err)?.application_id;
+    Ok((
+        page_size,
+        page_count,
+        migrate::schema_version(&conn, partial)?,
+        app_id,
+    ))
 }
 
 /// Steps the backup API in chunks of about 64 MiB, retrying while the target is busy.

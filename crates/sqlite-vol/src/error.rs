@@ -38,8 +38,7 @@ pub enum Error {
     /// The database directory (or a file in it) cannot be written by this process.
     #[error(
         "database directory {path} is not writable by uid {uid} gid {gid} (it is owned by uid {owner_uid} \
-         gid {owner_gid}, mode {mode:o}). Fix: `chown -R {uid}:{gid} {path}` on the host or volume, \
-         run the container with `--user {owner_uid}:{owner_gid}`, or mount a writable volume there"
+         gid {owner_gid}, mode {mode:o}). Fix: {fix}"
     )]
     NotWritable {
         /// The directory.
@@ -54,6 +53,8 @@ pub enum Error {
         owner_gid: u32,
         /// The directory's permission bits.
         mode: u32,
+        /// What to run or change, naming the host folder when the directory is a bind mount.
+        fix: String,
         /// The underlying error.
         #[source]
         source: std::io::Error,

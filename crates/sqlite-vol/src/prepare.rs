@@ -111,18 +111,54 @@ fn classify(e: std::io::Error, path: &Path, volume: &Volume, action: &'static st
             let owner = nearest_existing(path);
             let meta = std::fs::metadata(&owner).ok();
             let (uid, gid) = process_ids();
+            let owner_uid = meta.as_ref().map(|m| m.uid()).unwrap_or(u32::MAX);
+            let owner_gid = meta.as_ref().map(|m| m.gid()).unwrap_or(u32::MAX);
             Error::NotWritable {
+                fix: fix_for(&owner, volume, (uid, gid), (owner_uid, owner_gid)),
                 path: owner,
                 uid,
                 gid,
-                owner_uid: meta.as_ref().map(|m| m.uid()).unwrap_or(u32::MAX),
-                owner_gid: meta.as_ref().map(|m| m.gid()).unwrap_or(u32::MAX),
+                owner_uid,
+                owner_gid,
                 mode: meta.as_ref().map(|m| m.mode() & 0o7777).unwrap_or(0),
                 source: e,
             }
         }
         _ => Error::io(action, path, e),
     }
+}
+
+/// How to make `dir` writable for (uid, gid): `chown` where the folder really lives (on a bind mount inside
+/// a container that is the host folder, not the path the container sees), or run as the owner when the
+/// owner is not root (never advise running as root).
+fn fix_for(
+    dir: &Path,
+    volume: &Volume,
+    (uid, gid): (u32, u32),
+    (owner_uid, owner_gid): (u32, u32),
+) -> String {
+    let where_ = match (&volume.mount_point, &volume.root) {
+        (Some(mp), Some(root)) if volume.in_container && mp.as_path() != Path::new("/") => {
+            let rest = dir.strip_prefix(mp).unwrap_or(Path::new(""));
+            let host = Path::new(root).join(rest);
+            match volume.kind {
+                crate::VolumeKind::BindMount => {
+                    format!("on the host: `chown -R {uid}:{gid} {}`", host.display())
+                }
+                _ => format!(
+                    "in a one-off root container on the same volume: `chown -R {uid}:{gid} {}`",
+                    dir.display()
+                ),
+            }
+        }
+        _ => format!("`chown -R {uid}:{gid} {}`", dir.display()),
+    };
+    let as_owner = if owner_uid != 0 && owner_uid != u32::MAX {
+        format!(", or run the process as the owner (`--user {owner_uid}:{owner_gid}`)")
+    } else {
+        String::new()
+    };
+    format!("{where_}{as_owner}, or mount a volume this user can write")
 }
 
 fn nearest_existing(path: &Path) -> PathBuf {

@@ -101,19 +101,6 @@ pub fn verify(
             meta.len()
         )));
     }
-    let (bytes, sha256) = hash_file(path)?;
-    let manifest = read_manifest(path);
-    if let Some(m) = &manifest {
-        if m.sha256 != sha256 || m.bytes != bytes {
-            return Err(bad(format!(
-                "its checksum does not match its manifest (sha256 {sha256}, {bytes} bytes; manifest says {}, {} \
-                 bytes): the file changed or was damaged after the backup",
-                m.sha256, m.bytes
-            )));
-        }
-    }
-    let conn = open_immutable(path)?;
-    let sql_err = |e: rusqlite::Error| bad(format!("SQLite cannot read it: {e}"));
     let check = if full {
         "integrity_check"
     } else {
@@ -125,19 +112,37 @@ pub fn verify(
             total: meta.len() / page_size,
         });
     }
-    let verdict = run_check(&conn, check).map_err(sql_err)?;
-    if verdict != "ok" {
-        return Err(bad(format!("{check} failed: {}", truncate(&verdict, 300))));
+    // Hash and check at the same time: two read passes over the file, two cores.
+    let (hashed, checked) = std::thread::scope(|s| {
+        let hashing = s.spawn(|| hash_file(path));
+        let checked = check_file(path, check);
+        let hashed = hashing.join().unwrap_or_else(|_| {
+            Err(Error::io(
+                "hashing",
+                path,
+                std::io::Error::other("hash thread panicked"),
+            ))
+        });
+        (hashed, checked)
+    });
+    let (bytes, sha256) = hashed?;
+    let manifest = read_manifest(path);
+    if let Some(m) = &manifest {
+        if m.sha256 != sha256 || m.bytes != bytes {
+            return Err(bad(format!(
+                "its checksum does not match its manifest (sha256 {sha256}, {bytes} bytes; manifest says {}, {} \
+                 bytes): the file changed or was damaged after the backup",
+                m.sha256, m.bytes
+            )));
+        }
     }
-    let page_count: u64 = crate::backup::pragma_u64(&conn, "page_count").map_err(sql_err)?;
+    let (page_count, application_id, schema_version) = checked?;
     if let Some(f) = progress {
         f(crate::backup::Progress {
             done: page_count,
             total: page_count,
         });
     }
-    let application_id = identity::read(&conn).map_err(sql_err)?.application_id;
-    let schema_version = migrate::schema_version(&conn, path)?;
     Ok(Verified {
         path: path.to_path_buf(),
         bytes,
@@ -150,6 +155,27 @@ pub fn verify(
         check: check.into(),
         created_at: manifest.map(|m| m.created_at),
     })
+}
+
+/// Runs `check` on the file and reads (page count, application id, schema version).
+fn check_file(path: &Path, check: &str) -> Result<(u64, i32, Option<i64>)> {
+    let bad = |reason: String| Error::BadBackup {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let conn = open_immutable(path)?;
+    let sql_err = |e: rusqlite::Error| bad(format!("SQLite cannot read it: {e}"));
+    let verdict = run_check(&conn, check).map_err(sql_err)?;
+    if verdict != "ok" {
+        return Err(bad(format!("{check} failed: {}", truncate(&verdict, 300))));
+    }
+    let page_count = crate::backup::pragma_u64(&conn, "page_count").map_err(sql_err)?;
+    let application_id = identity::read(&conn).map_err(sql_err)?.application_id;
+    Ok((
+        page_count,
+        application_id,
+        migrate::schema_version(&conn, path)?,
+    ))
 }
 
 /// Opens a file read-only without locks, `-wal` or `-shm`: it is treated as a file nobody changes.

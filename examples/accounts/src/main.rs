@@ -69,11 +69,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         survives = vol.kind.survives(),
         "accounts listening"
     );
+    // Handlers first: a SIGTERM right after the announcement must be a graceful stop.
+    let shutdown = accounts::shutdown::signal();
     let mut out = std::io::stdout().lock();
     // A closed stdout is no reason not to serve.
     let _ = writeln!(out, "listening on {addr}").and_then(|()| out.flush());
     drop(out);
-    accounts::run(listener, Arc::new(db), config, accounts::shutdown::signal()).await?;
+    accounts::run(listener, Arc::new(db), config, shutdown).await?;
     tracing::info!("stopped cleanly");
     Ok(())
 }
