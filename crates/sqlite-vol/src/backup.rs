@@ -194,6 +194,14 @@ struct Checked {
     sha256: String,
 }
 
+/// How the pages reached the partial file.
+enum Copied {
+    /// As a file, hashed on the way.
+    File { bytes: u64, sha: String },
+    /// Through the backup API into this connection, still open.
+    Pages(Connection),
+}
+
 /// Copies `db` into `partial` (as a file when that is provably the snapshot, else with the backup API) and
 /// checks the copy.
 fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<Checked> {
@@ -216,10 +224,11 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
     // Pin one snapshot: commits by other connections then cannot restart the copy.
     src.execute_batch("BEGIN DEFERRED; SELECT count(*) FROM sqlite_master;")
         .map_err(|e| not_a_db(db, e))?;
-    let copied = (|| -> Result<(Option<(u64, String)>, Option<Connection>)> {
-        if let Some(hashed) = crate::snapshot::copy_if_quiescent(&src, db, partial, opts.progress)?
+    let copied = (|| -> Result<Copied> {
+        if let Some((bytes, sha)) =
+            crate::snapshot::copy_if_quiescent(&src, db, partial, opts.progress)?
         {
-            return Ok((Some(hashed), None));
+            return Ok(Copied::File { bytes, sha });
         }
         let mut dst = Connection::open(partial)
             .map_err(|e| Error::sqlite(partial, "opening backup file", e))?;
@@ -230,30 +239,31 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
         )
         .map_err(|e| Error::sqlite(partial, "writing backup", e))?;
         copy_pages(&src, &mut dst, db, partial, opts.progress)?;
-        Ok((None, Some(dst)))
+        Ok(Copied::Pages(dst))
     })();
     let _ = src.execute_batch("COMMIT");
-    let (hashed, dst) = copied?;
+    let copied = copied?;
     let pinned = t0.elapsed();
     // Leave the writer a short WAL; PASSIVE never blocks anyone.
     let _ = src.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     drop(src);
 
-    let method = if let Some(dst) = dst {
-        let dst_err = |e| Error::sqlite(partial, "writing backup", e);
-        let mode: String = dst
-            .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
-            .map_err(dst_err)?;
-        if !mode.eq_ignore_ascii_case("delete") {
-            return Err(Error::BadBackup {
-                path: partial.into(),
-                reason: format!("could not leave WAL mode ({mode})"),
-            });
+    let (method, hashed) = match copied {
+        Copied::File { bytes, sha } => ("file copy (WAL fully checkpointed)", Some((bytes, sha))),
+        Copied::Pages(dst) => {
+            let dst_err = |e| Error::sqlite(partial, "writing backup", e);
+            let mode: String = dst
+                .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
+                .map_err(dst_err)?;
+            if !mode.eq_ignore_ascii_case("delete") {
+                return Err(Error::BadBackup {
+                    path: partial.into(),
+                    reason: format!("could not leave WAL mode ({mode})"),
+                });
+            }
+            dst.close().map_err(|(_, e)| dst_err(e))?;
+            ("backup API", None)
         }
-        dst.close().map_err(|(_, e)| dst_err(e))?;
-        "backup API"
-    } else {
-        "file copy (WAL fully checkpointed)"
     };
     File::open(partial)
         .and_then(|f| f.sync_all())
