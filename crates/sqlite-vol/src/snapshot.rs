@@ -16,7 +16,7 @@
 //! one SQLite documents in "WAL-mode File Format" (version 3007000, unchanged since 3.7.0).
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 use rusqlite::Connection;
@@ -102,9 +102,11 @@ pub(crate) fn copy_if_quiescent(
     Ok(Some((bytes, sha)))
 }
 
-/// Copies `db` to `partial` in 4 MiB chunks, marking the copy as a rollback-journal database (header bytes
-/// 18 and 19, as `PRAGMA journal_mode = DELETE` would on a database with an empty WAL) and hashing what is
-/// written. The caller fsyncs it after releasing the snapshot, to keep the pinned window short.
+/// Copies `db` to `partial` in the kernel (`copy_file_range`, through `std::io::copy`) while another
+/// thread hashes the same bytes from the source, then marks the copy as a rollback-journal database (header
+/// bytes 18 and 19, as `PRAGMA journal_mode = DELETE` does on a database with an empty WAL); the hash covers
+/// the marked bytes. The source does not change meanwhile (the caller proves it), so the hash is the copy's.
+/// The caller fsyncs the copy after releasing the snapshot, to keep the pinned window short.
 fn copy_hashing(
     db: &Path,
     partial: &Path,
@@ -121,30 +123,59 @@ fn copy_hashing(
         .truncate(true)
         .open(partial)
         .map_err(|e| Error::io("writing backup", partial, e))?;
+    let (copied, hashed) = std::thread::scope(|s| {
+        let hashing = s.spawn(|| hash_marked(db));
+        let copied = std::io::copy(&mut from, &mut to);
+        (
+            copied,
+            hashing
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("hash thread panicked"))),
+        )
+    });
+    let n = copied.map_err(|e| Error::io("writing backup", partial, e))?;
+    let (hashed_n, sha, was_wal) = hashed.map_err(|e| Error::io("reading", db, e))?;
+    if hashed_n != n {
+        return Err(Error::io(
+            "copying",
+            db,
+            std::io::Error::other("the file changed size while copied"),
+        ));
+    }
+    if was_wal {
+        use std::os::unix::fs::FileExt;
+        to.write_all_at(&[1, 1], 18)
+            .map_err(|e| Error::io("writing backup", partial, e))?;
+    }
+    if let Some(f) = progress {
+        f(Progress {
+            done: total_pages,
+            total: total_pages,
+        });
+    }
+    Ok((n, sha))
+}
+
+/// Hashes `db` as it will be after marking it rollback-mode: (bytes, hex sha256, whether it was WAL).
+fn hash_marked(db: &Path) -> std::io::Result<(u64, String, bool)> {
+    let mut f = File::open(db)?;
     let mut hash = sha2::Sha256::new();
     let mut buf = vec![0u8; 4 << 20];
-    let mut n: u64 = 0;
+    let (mut n, mut was_wal) = (0u64, false);
     loop {
-        let k = read_full(&mut from, &mut buf).map_err(|e| Error::io("reading", db, e))?;
+        let k = read_full(&mut f, &mut buf)?;
         if k == 0 {
             break;
         }
         if n == 0 && k >= 100 && buf[18] == 2 && buf[19] == 2 {
             buf[18] = 1;
             buf[19] = 1;
+            was_wal = true;
         }
         hash.update(&buf[..k]);
-        to.write_all(&buf[..k])
-            .map_err(|e| Error::io("writing backup", partial, e))?;
         n += k as u64;
-        if let Some(f) = progress {
-            f(Progress {
-                done: n / page_size.max(1),
-                total: total_pages,
-            });
-        }
     }
-    Ok((n, hex::encode(hash.finalize())))
+    Ok((n, hex::encode(hash.finalize()), was_wal))
 }
 
 /// Reads until `buf` is full or the file ends.
