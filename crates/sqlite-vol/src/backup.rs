@@ -86,9 +86,6 @@ pub struct Manifest {
     pub duration_ms: u64,
     /// Which check passed: `quick_check` or `integrity_check`.
     pub check: String,
-    /// How the pages were copied: "file copy (WAL fully checkpointed)" or "backup API".
-    #[serde(default)]
-    pub method: String,
 }
 
 /// The default backup folder for a database: `SQLITE_VOL_BACKUP_DIR`, else `backups/` beside it.
@@ -160,7 +157,6 @@ pub(crate) fn backup_locked(db: &Path, app: &str, opts: &BackupOptions<'_>) -> R
             tool_version: concat!("sqlite-vol ", env!("CARGO_PKG_VERSION")).into(),
             duration_ms: started.elapsed().as_millis() as u64,
             check: c.check,
-            method: c.method,
         };
         write_manifest(&manifest)?;
         fs::rename(&partial, &final_path)
@@ -185,7 +181,6 @@ pub(crate) fn backup_locked(db: &Path, app: &str, opts: &BackupOptions<'_>) -> R
 /// What copying and checking established about a backup.
 struct Checked {
     check: String,
-    method: String,
     page_size: u64,
     page_count: u64,
     schema: Option<i64>,
@@ -194,16 +189,12 @@ struct Checked {
     sha256: String,
 }
 
-/// How the pages reached the partial file.
-enum Copied {
-    /// As a file, hashed on the way.
-    File { bytes: u64, sha: String },
-    /// Through the backup API into this connection, still open.
-    Pages(Connection),
-}
-
-/// Copies `db` into `partial` (as a file when that is provably the snapshot, else with the backup API) and
-/// checks the copy.
+/// Copies `db` into `partial` with the backup API and checks the copy.
+///
+/// Nothing here opens the live database file or its `-shm` except through SQLite. POSIX advisory locks
+/// belong to the process, and closing any descriptor of a file drops all of the process's locks on it,
+/// including the WAL read lock that pins the snapshot. (A raw file-copy fast path that read the wal-index
+/// through its own descriptor was tried and corrupted 4 backups in 8 under a foreign writer.)
 fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<Checked> {
     // Create the file ourselves so it is 0600 from the first byte.
     OpenOptions::new()
@@ -219,52 +210,38 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
     .map_err(|e| Error::sqlite(db, "opening source", e))?;
     src.busy_timeout(Duration::from_secs(5))
         .map_err(|e| Error::sqlite(db, "opening source", e))?;
+    let mut dst =
+        Connection::open(partial).map_err(|e| Error::sqlite(partial, "opening backup file", e))?;
+    let dst_err = |e| Error::sqlite(partial, "writing backup", e);
+    // The partial file is thrown away if anything fails, so it needs no journal and no syncs until the
+    // end; a large cache keeps pages from being spilled one by one.
+    dst.execute_batch(
+        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -131072;",
+    )
+    .map_err(dst_err)?;
 
     let t0 = Instant::now();
     // Pin one snapshot: commits by other connections then cannot restart the copy.
     src.execute_batch("BEGIN DEFERRED; SELECT count(*) FROM sqlite_master;")
         .map_err(|e| not_a_db(db, e))?;
-    let copied = (|| -> Result<Copied> {
-        if let Some((bytes, sha)) =
-            crate::snapshot::copy_if_quiescent(&src, db, partial, opts.progress)?
-        {
-            return Ok(Copied::File { bytes, sha });
-        }
-        let mut dst = Connection::open(partial)
-            .map_err(|e| Error::sqlite(partial, "opening backup file", e))?;
-        // The partial file is thrown away if anything fails, so it needs no journal and no syncs until
-        // the end; a large cache keeps pages from being spilled one by one.
-        dst.execute_batch(
-            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -131072;",
-        )
-        .map_err(|e| Error::sqlite(partial, "writing backup", e))?;
-        copy_pages(&src, &mut dst, db, partial, opts.progress)?;
-        Ok(Copied::Pages(dst))
-    })();
+    let copied = copy_pages(&src, &mut dst, db, partial, opts.progress);
     let _ = src.execute_batch("COMMIT");
-    let copied = copied?;
+    copied?;
     let pinned = t0.elapsed();
     // Leave the writer a short WAL; PASSIVE never blocks anyone.
     let _ = src.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     drop(src);
 
-    let (method, hashed) = match copied {
-        Copied::File { bytes, sha } => ("file copy (WAL fully checkpointed)", Some((bytes, sha))),
-        Copied::Pages(dst) => {
-            let dst_err = |e| Error::sqlite(partial, "writing backup", e);
-            let mode: String = dst
-                .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
-                .map_err(dst_err)?;
-            if !mode.eq_ignore_ascii_case("delete") {
-                return Err(Error::BadBackup {
-                    path: partial.into(),
-                    reason: format!("could not leave WAL mode ({mode})"),
-                });
-            }
-            dst.close().map_err(|(_, e)| dst_err(e))?;
-            ("backup API", None)
-        }
-    };
+    let mode: String = dst
+        .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
+        .map_err(dst_err)?;
+    if !mode.eq_ignore_ascii_case("delete") {
+        return Err(Error::BadBackup {
+            path: partial.into(),
+            reason: format!("could not leave WAL mode ({mode})"),
+        });
+    }
+    dst.close().map_err(|(_, e)| dst_err(e))?;
     File::open(partial)
         .and_then(|f| f.sync_all())
         .map_err(|e| Error::io("syncing backup", partial, e))?;
@@ -277,11 +254,7 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
         "quick_check"
     };
     let (checked, hashed) = std::thread::scope(|s| {
-        // The file copy hashed while it wrote; the backup API path hashes now, beside the check.
-        let hashing = s.spawn(|| match hashed {
-            Some(h) => Ok(h),
-            None => hash_file(partial),
-        });
+        let hashing = s.spawn(|| hash_file(partial));
         let checked = check_copy(partial, check);
         let hashed = hashing.join().unwrap_or_else(|_| {
             Err(Error::io(
@@ -298,12 +271,10 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
         snapshot_pinned_ms = pinned.as_millis() as u64,
         written_ms = written.as_millis() as u64,
         checked_and_hashed_ms = t0.elapsed().as_millis() as u64,
-        method,
         "backup phases"
     );
     Ok(Checked {
         check: check.into(),
-        method: method.into(),
         page_size,
         page_count,
         schema,

@@ -43,7 +43,6 @@ pub mod prepare;
 pub mod restore;
 pub mod schedule;
 pub mod settings;
-mod snapshot;
 mod status;
 pub mod verify;
 pub mod volume;
