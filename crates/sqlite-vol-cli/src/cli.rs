@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 /// Keep a containerized service's SQLite database safe: status, doctor, backup, restore, verify, list,
-/// prune, check, migrate, healthcheck.
+/// prune, check, migrate, init, reset, healthcheck.
 ///
 /// Exit codes: 0 success; 1 a clean "no" (a refused or failed verification, a failed check, a doctor
 /// failure, an unhealthy database); 2 an error (bad usage, lock held, I/O).
@@ -69,8 +69,19 @@ pub enum Command {
     Check(CheckArgs),
     /// Apply SQL migrations (`V1__name.sql`, …) from a directory, with the library's refusals.
     Migrate(MigrateArgs),
+    /// Create and stamp a new, empty database on purpose (optionally migrated), so that every later start
+    /// can run with SQLITE_VOL_EXPECT_EXISTING=1. Refuses when a database is already there.
+    Init(InitArgs),
+    /// Development only: delete the database and its -wal, -shm and -journal so the next start creates it
+    /// fresh. Asks for the file name to be typed back, takes a safety backup first, and refuses a
+    /// persistent volume inside a container without --force.
+    Reset(ResetArgs),
     /// Fast liveness probe for a Docker HEALTHCHECK: exit 0 when the database opens and answers.
     Healthcheck(HealthcheckArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to stdout, or write one page per subcommand into a directory with --dir.
+    Man(ManArgs),
 }
 
 /// `status`.
@@ -203,9 +214,59 @@ pub struct MigrateArgs {
     pub wait: Option<u64>,
 }
 
+/// `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// SQL migrations (`V1__name.sql`, …) to apply to the new database.
+    #[arg(long, value_name = "DIR")]
+    pub migrations: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Wait up to SECS for another backup, restore or migration to finish (default: fail at once).
+    #[arg(long, value_name = "SECS")]
+    pub wait: Option<u64>,
+}
+
+/// `reset`.
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// Do not ask for the file name to be typed back (required when stdin is not a terminal).
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Reset even a database on a persistent volume inside a container (where production data lives).
+    #[arg(long)]
+    pub force: bool,
+    /// Do not take a safety backup first.
+    #[arg(long)]
+    pub no_backup: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Wait up to SECS for another backup, restore or migration to finish (default: fail at once).
+    #[arg(long, value_name = "SECS")]
+    pub wait: Option<u64>,
+}
+
 /// `healthcheck`.
 #[derive(Debug, Args)]
 pub struct HealthcheckArgs {}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `sqlite-vol.1` and one `sqlite-vol-<command>.1` per subcommand into DIR instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
 
 #[cfg(test)]
 mod tests {

@@ -14,10 +14,13 @@ use crate::cli::{Cli, Command, DbOpts};
 mod backup;
 mod check;
 mod doctor;
+mod generate;
 mod healthcheck;
+mod init;
 mod list;
 mod migrate;
 mod prune;
+mod reset;
 mod restore;
 mod status;
 mod verify;
@@ -80,7 +83,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Prune(a) => prune::run(&opts.target()?, a),
         Command::Check(a) => check::run(&opts.target()?, a),
         Command::Migrate(a) => migrate::run(&opts.target()?, a),
+        Command::Init(a) => init::run(&opts.target()?, a),
+        Command::Reset(a) => reset::run(&opts.target()?, a),
         Command::Healthcheck(_) => healthcheck::run(opts),
+        Command::Completions(a) => generate::completions(a),
+        Command::Man(a) => generate::man(a),
     }
 }
 

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use crate::util::{sqlite3, Env, TestResult};
 
 /// A Python helper process, killed when dropped.
-struct Py {
+pub(crate) struct Py {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
 }
 
 impl Py {
-    fn start(script: &str, args: &[&str]) -> Py {
+    pub(crate) fn start(script: &str, args: &[&str]) -> Py {
         let mut child = Command::new("python3")
             .arg("-c")
             .arg(script)
@@ -33,7 +33,7 @@ impl Py {
     }
 
     /// The next line it prints.
-    fn line(&mut self) -> String {
+    pub(crate) fn line(&mut self) -> String {
         let mut s = String::new();
         self.stdout.read_line(&mut s).expect("read from python");
         s.trim().to_string()
@@ -58,7 +58,7 @@ impl Drop for Py {
 
 /// Holds the maintenance lock the way the library does (flock on `<db>.lock`, holder JSON inside) until
 /// stdin closes.
-const HOLD_LOCK: &str = r#"
+pub(crate) const HOLD_LOCK: &str = r#"
 import fcntl, json, os, sys
 f = open(sys.argv[1] + ".lock", "a+")
 fcntl.flock(f, fcntl.LOCK_EX)
