@@ -48,7 +48,7 @@ impl VolumeKind {
             VolumeKind::KubernetesEmptyDir => "a Kubernetes emptyDir",
             VolumeKind::KubernetesPersistentVolume => "a Kubernetes persistent volume",
             VolumeKind::NetworkFilesystem => "a network filesystem",
-            VolumeKind::HostFilesystem => "the host's filesystem (not in a container)",
+            VolumeKind::HostFilesystem => "a machine's own disk (not a container layer)",
             VolumeKind::Unknown => "an unknown filesystem (mount table unavailable)",
         }
     }
