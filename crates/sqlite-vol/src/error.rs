@@ -113,7 +113,7 @@ pub enum Error {
     #[error(
         "database {path} does not exist and SQLITE_VOL_EXPECT_EXISTING is set, so none was created. Is the \
          volume mounted at {dir}? ({volume}). Mount the volume that holds the data, restore a backup with \
-         `sqlite-vol restore`, or create it on purpose with SQLITE_VOL_EXPECT_EXISTING=0"
+         `sqlite-vol restore`, or create it on purpose with `sqlite-vol init`"
     )]
     Missing {
         /// The database file.
