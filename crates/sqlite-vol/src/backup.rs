@@ -125,6 +125,27 @@ pub fn backup(db: &Path, app: &str, opts: &BackupOptions<'_>) -> Result<Manifest
     backup_locked(db, app, opts)
 }
 
+/// [`backup`] for a caller that already holds the maintenance lock of `db` (for example a reset that must
+/// back up and delete with no gap between the two).
+///
+/// # Errors
+/// [`Error::Config`] when `lock` is not the lock of `db`; otherwise as [`backup`].
+pub fn backup_under(
+    lock: &MaintenanceLock,
+    db: &Path,
+    app: &str,
+    opts: &BackupOptions<'_>,
+) -> Result<Manifest> {
+    if lock.path() != crate::lock::lock_path(db) {
+        return Err(Error::Config {
+            variable: "maintenance lock".into(),
+            value: lock.path().display().to_string(),
+            reason: format!("it is not the lock of {}", db.display()),
+        });
+    }
+    backup_locked(db, app, opts)
+}
+
 /// [`backup`] for a caller that already holds the maintenance lock.
 pub(crate) fn backup_locked(db: &Path, app: &str, opts: &BackupOptions<'_>) -> Result<Manifest> {
     let started = Instant::now();

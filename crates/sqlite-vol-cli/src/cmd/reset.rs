@@ -8,17 +8,11 @@
 //! 2. On a terminal the database's file name must be typed back; without a terminal `--yes` is required.
 //! 3. A database another process has open (the service) is refused: reset takes SQLite's own exclusive
 //!    lock, which an open WAL connection prevents, so a running service is never deleted from under.
-//! 4. A safety backup is taken (`--no-backup` skips it), then the maintenance lock (a backup, restore or
-//!    migration in progress fails the reset, naming its holder), then SQLite's exclusive lock again, held
-//!    while the files are deleted, so nobody can write between the check and the deletion.
-//!
-//! Why the backup comes before the maintenance lock: the library's backup takes and releases that lock
-//! itself (its locked variant is private), and the lock is per open file, so reset cannot hold it while
-//! calling it. Between the backup and the lock (milliseconds) a process could open the database, write and
-//! close again: its write would be deleted without being in the safety backup. Only a short one-shot
-//! writer fits in that window — the service keeps its connections open and is caught by guard 3; a
-//! restore or migration starting there is caught by the maintenance lock if it is still running. The
-//! backup backs the reset up as of its snapshot; that is what the message says.
+//! 4. The maintenance lock is taken (a backup, restore or migration in progress fails the reset, naming its
+//!    holder) and held to the end; under it the safety backup is taken (`--no-backup` skips it), then
+//!    SQLite's exclusive lock again, held while the files are deleted, so nobody can write between the check
+//!    and the deletion. A one-shot writer that slips in between the safety backup and the exclusive lock is
+//!    the only thing the backup can miss; a service keeps its connections open and is caught by guard 3.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -83,13 +77,13 @@ pub fn run(t: &Target, a: &ResetArgs) -> anyhow::Result<Exit> {
         // Guard 3 before spending time on a backup; it is checked again under the lock.
         drop(hold_exclusive(db)?);
     }
+    let lock = MaintenanceLock::acquire(db, "reset", wait)
+        .with_context(|| format!("resetting {}; nothing was deleted", db.display()))?;
     let safety = if exists && !a.no_backup {
-        Some(safety_backup(t, a)?)
+        Some(safety_backup(t, a, &lock)?)
     } else {
         None
     };
-    let lock = MaintenanceLock::acquire(db, "reset", wait)
-        .with_context(|| format!("resetting {}; nothing was deleted", db.display()))?;
     let held = if exists { hold_exclusive(db)? } else { None };
     let mut deleted = remove(&files(db))?;
     if let Some(conn) = held {
@@ -224,8 +218,8 @@ fn hold_exclusive(db: &Path) -> anyhow::Result<Option<Connection>> {
     }
 }
 
-/// Takes the safety backup and returns its path.
-fn safety_backup(t: &Target, a: &ResetArgs) -> anyhow::Result<PathBuf> {
+/// Takes the safety backup under the held maintenance lock and returns its path.
+fn safety_backup(t: &Target, a: &ResetArgs, lock: &MaintenanceLock) -> anyhow::Result<PathBuf> {
     let bar = ui::Bar::new(t.quiet || a.json, "backing up");
     let update = |p: Progress| bar.update(p);
     let opts = BackupOptions {
@@ -235,13 +229,14 @@ fn safety_backup(t: &Target, a: &ResetArgs) -> anyhow::Result<PathBuf> {
         wait: super::wait(a.wait),
         progress: bar.active().then_some(&update as &dyn Fn(Progress)),
     };
-    let m = sqlite_vol::backup::backup(&t.loc.path, &t.app, &opts).with_context(|| {
-        format!(
+    let m =
+        sqlite_vol::backup::backup_under(lock, &t.loc.path, &t.app, &opts).with_context(|| {
+            format!(
             "taking the safety backup of {} into {}; nothing was deleted (--no-backup skips it)",
             t.loc.path.display(),
             t.backup_dir.display()
         )
-    })?;
+        })?;
     bar.clear();
     Ok(m.path)
 }

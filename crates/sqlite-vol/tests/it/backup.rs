@@ -327,3 +327,18 @@ fn backups_under_a_continuous_foreign_writer_are_point_in_time_snapshots() -> Te
     result?;
     Ok(())
 }
+
+#[test]
+fn backup_under_a_held_lock_works_and_refuses_another_databases_lock() -> TestResult {
+    use sqlite_vol::lock::{MaintenanceLock, Wait};
+    let tmp = Tmp::new();
+    let db = open(tmp.path(), "migrations_ok")?;
+    let live = db.location().path.clone();
+    let held = MaintenanceLock::acquire(&live, "reset", Wait::No)?;
+    let opts = BackupOptions::new(tmp.path().join("b"));
+    let m = sqlite_vol::backup::backup_under(&held, &live, "it", &opts)?;
+    assert!(sqlite_vol::verify(&m.path, false, None).is_ok());
+    let other = MaintenanceLock::acquire(&tmp.path().join("other.db"), "reset", Wait::No)?;
+    assert!(sqlite_vol::backup::backup_under(&other, &live, "it", &opts).is_err());
+    Ok(())
+}
