@@ -1,8 +1,9 @@
 //! Online backups with the SQLite backup API: consistent, checked, fsynced, named by time.
 //!
 //! A backup pins one read transaction on the source (so that commits by other processes cannot restart the
-//! copy), copies pages in chunks through the backup API while reporting progress, then releases the
-//! snapshot and runs a PASSIVE checkpoint so the writer is not left a large WAL. The copy is written to a
+//! copy), copies pages in chunks through the backup API while reporting progress and flushing the copy to
+//! disk as it grows (one large fsync at the end would stall writers on the same filesystem), then releases
+//! the snapshot and runs a PASSIVE checkpoint so the writer is not left a large WAL. The copy is written to a
 //! hidden `.partial` name in the target folder, switched to rollback-journal mode so it stands alone, checked
 //! (`quick_check`, or `integrity_check` on request), fsynced, and only then given its final name
 //! `<app>-<yyyymmddTHHMMSSZ>.db` with mode 0600, after its manifest `<name>.json` (sha256, size, pages,
@@ -344,7 +345,7 @@ fn flushing_while<T>(file: &File, work: impl FnOnce() -> T) -> T {
     })
 }
 
-/// Steps the backup API in chunks of about 64 MiB, retrying while the target is busy.
+/// Steps the backup API in chunks of about 16 MiB, retrying while the target is busy.
 /// A full disk is reported against `dst_path`, where the pages are written; other errors against the source.
 pub(crate) fn copy_pages(
     src: &Connection,
