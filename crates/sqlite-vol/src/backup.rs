@@ -519,8 +519,8 @@ fn full_disk_as_no_space(e: Error, dir: &Path) -> Error {
 /// Removes a file and the `-journal`, `-wal` and `-shm` SQLite may have left beside it.
 fn remove_with_sidecars(p: &Path) {
     let _ = fs::remove_file(p);
-    for s in ["-journal", "-wal", "-shm"] {
-        let _ = fs::remove_file(crate::open::sidecar(p, s));
+    for s in crate::location::SIDECARS {
+        let _ = fs::remove_file(crate::location::sidecar(p, s));
     }
 }
 
@@ -532,7 +532,7 @@ fn remove_partials(dir: &Path, app: &str) {
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let base = ["-journal", "-wal", "-shm"]
+        let base = crate::location::SIDECARS
             .iter()
             .find_map(|s| name.strip_suffix(s))
             .unwrap_or(&name);

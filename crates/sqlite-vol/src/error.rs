@@ -301,6 +301,14 @@ impl Error {
         }
     }
 
+    /// Wraps a SQLite error from a caller's transaction (for [`crate::Database::write`] closures).
+    pub fn from_sqlite(e: rusqlite::Error) -> Error {
+        Error::Sqlite {
+            path: PathBuf::new(),
+            source: e,
+        }
+    }
+
     /// True when the error says another process holds the maintenance lock.
     pub fn is_locked(&self) -> bool {
         matches!(self, Error::Locked { .. })

@@ -16,6 +16,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::backup::{self, BackupOptions};
+use crate::location::{has_content, sidecar, SIDECARS};
 use crate::lock::{MaintenanceLock, Wait};
 use crate::migrate::Migrations;
 use crate::schedule::Schedule;
@@ -374,15 +375,14 @@ impl Builder {
         pragmas: &Pragmas,
         backup_dir: &Path,
     ) -> Result<(bool, Vec<String>)> {
-        let self_ = self;
         // Fast path: an existing database that needs nothing is opened without the lock.
         if has_content(&loc.path) {
             let conn = open_conn(&loc.path, pragmas, false)?;
-            if !needs_work(self_, &conn, loc)? {
+            if !needs_work(self, &conn, loc)? {
                 return Ok((false, Vec::new()));
             }
         }
-        let _lock = MaintenanceLock::acquire(&loc.path, "migrate", Wait::For(self_.lock_wait))?;
+        let _lock = MaintenanceLock::acquire(&loc.path, "migrate", Wait::For(self.lock_wait))?;
         let created = !has_content(&loc.path);
         if created {
             remove_orphans(&loc.path)?;
@@ -390,36 +390,36 @@ impl Builder {
         let mut conn = open_conn(&loc.path, pragmas, true)?;
         let err = |e| Error::sqlite(&loc.path, "setting up", e);
         if created {
-            identity::stamp(&conn, &self_.app).map_err(err)?;
+            identity::stamp(&conn, &self.app).map_err(err)?;
             tracing::warn!(db = %loc.path.display(), source = %loc.source, volume = volume.kind.describe(),
                 survives = volume.kind.survives(), "created a NEW, EMPTY database (first start on this volume?)");
         }
-        let id = check_identity(&conn, loc, &self_.app)?;
+        let id = check_identity(&conn, loc, &self.app)?;
         if id.application_id == 0 {
             tracing::info!(db = %loc.path.display(), "adopting an existing database: stamping its identity");
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(err)?;
-            identity::stamp(&tx, &self_.app).map_err(err)?;
+            identity::stamp(&tx, &self.app).map_err(err)?;
             identity::mark_initialized(&tx).map_err(err)?;
             tx.commit().map_err(err)?;
         }
-        let plan = self_.migrations.plan(&conn, &loc.path)?;
+        let plan = self.migrations.plan(&conn, &loc.path)?;
         let mut applied = Vec::new();
         if !plan.pending.is_empty() {
-            if !created && self_.safety_backup && holds_data(&conn).map_err(err)? {
+            if !created && self.safety_backup && holds_data(&conn).map_err(err)? {
                 let m =
-                    backup::backup_locked(&loc.path, &self_.app, &BackupOptions::new(backup_dir))?;
+                    backup::backup_locked(&loc.path, &self.app, &BackupOptions::new(backup_dir))?;
                 tracing::info!(backup = %m.path.display(), pending = ?plan.pending, "safety backup taken before migrating");
             }
-            applied = self_.migrations.apply(&mut conn, &loc.path)?;
+            applied = self.migrations.apply(&mut conn, &loc.path)?;
             tracing::info!(db = %loc.path.display(), applied = ?applied, "migrations applied");
         }
         if identity::read(&conn).map_err(err)?.initialized_at.is_none() {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(err)?;
-            if let Some(hook) = self_.on_create.take() {
+            if let Some(hook) = self.on_create.take() {
                 // On failure the transaction is dropped (rolled back) and the hook runs again next start.
                 hook(&tx).map_err(|message| Error::Hook {
                     path: loc.path.clone(),
@@ -520,24 +520,10 @@ fn open_conn(path: &Path, pragmas: &Pragmas, create: bool) -> Result<Connection>
     Ok(conn)
 }
 
-/// Whether the database has content: the file exists and it or its WAL is non-empty. (A new WAL database
-/// can briefly be a 0-byte file with everything in its WAL; a WAL without its database is stale.)
-pub(crate) fn has_content(db: &Path) -> bool {
-    let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    db.is_file() && (len(db) > 0 || len(&sidecar(db, "-wal")) > 0)
-}
-
-/// `<db><suffix>`, e.g. the `-wal` beside a database.
-pub(crate) fn sidecar(db: &Path, suffix: &str) -> PathBuf {
-    let mut s = db.as_os_str().to_os_string();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
 /// Removes `-wal`, `-shm` and `-journal` files whose database is missing or empty, so that SQLite cannot
 /// replay a stale log onto a new database. Call only under the maintenance lock.
 pub(crate) fn remove_orphans(db: &Path) -> Result<()> {
-    for suffix in ["-wal", "-shm", "-journal"] {
+    for suffix in SIDECARS {
         let p = sidecar(db, suffix);
         match std::fs::remove_file(&p) {
             Ok(()) => {
@@ -740,15 +726,5 @@ impl Database {
         let r = self.checkpoint();
         drop(self.pool);
         r.map(|_| ())
-    }
-}
-
-impl Error {
-    /// Wraps a SQLite error from a caller's transaction (for [`Database::write`] closures).
-    pub fn from_sqlite(e: rusqlite::Error) -> Error {
-        Error::Sqlite {
-            path: PathBuf::new(),
-            source: e,
-        }
     }
 }

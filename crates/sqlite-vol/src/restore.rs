@@ -111,7 +111,7 @@ pub fn restore(file: &Path, db: &Path, app: &str, opts: &RestoreOptions<'_>) -> 
     std::fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
     let _lock = MaintenanceLock::acquire(db, "restore", opts.wait)?;
 
-    let created = !crate::open::has_content(db);
+    let created = !crate::location::has_content(db);
     let safety_backup = if !created && opts.safety_backup {
         let safety = BackupOptions {
             dir: opts.backup_dir.clone(),

@@ -55,13 +55,13 @@ pub struct Status {
 pub fn status_of(loc: &Location, backup_dir: &Path, app: &str) -> Result<Status> {
     let path = &loc.path;
     let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let exists = crate::open::has_content(path);
+    let exists = crate::location::has_content(path);
     let mut s = Status {
         path: path.clone(),
         source: loc.source.to_string(),
         exists,
         size_bytes: len(path),
-        wal_bytes: len(&crate::open::sidecar(path, "-wal")),
+        wal_bytes: len(&crate::location::sidecar(path, "-wal")),
         journal_mode: None,
         page_size: None,
         page_count: None,

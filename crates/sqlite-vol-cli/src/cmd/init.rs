@@ -20,7 +20,7 @@ use crate::ui;
 /// Creates the target database; refuses when one is already there.
 pub fn run(t: &Target, a: &InitArgs) -> anyhow::Result<Exit> {
     let path = &t.loc.path;
-    if has_content(path) {
+    if sqlite_vol::location::has_content(path) {
         return Err(Refused(format!(
             "refusing to initialize {}: a database is already there ({}). init only creates new databases; \
              use `sqlite-vol migrate --dir DIR` to bring it up to date, or `sqlite-vol reset` (development) \
@@ -83,11 +83,4 @@ pub fn run(t: &Target, a: &InitArgs) -> anyhow::Result<Exit> {
         );
     }
     Ok(Exit::Ok)
-}
-
-/// Whether a database with content is at `path` (the file is non-empty, or its WAL is), as the library
-/// decides whether to create one. An empty file or a stale `-wal` without its database is not one.
-pub fn has_content(path: &std::path::Path) -> bool {
-    let len = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    path.is_file() && (len(path) > 0 || len(&super::reset::sidecar(path, "-wal")) > 0)
 }

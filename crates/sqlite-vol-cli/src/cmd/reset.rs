@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use sqlite_vol::backup::Progress;
+use sqlite_vol::location::{sidecar, SIDECARS};
 use sqlite_vol::lock::MaintenanceLock;
 use sqlite_vol::rusqlite::{Connection, ErrorCode, OpenFlags};
 use sqlite_vol::{BackupOptions, Volume};
@@ -27,9 +28,6 @@ use sqlite_vol::{BackupOptions, Volume};
 use super::{Exit, Refused, Target};
 use crate::cli::ResetArgs;
 use crate::ui;
-
-/// The files that make up a database besides the main file.
-const SIDECARS: [&str; 3] = ["-wal", "-shm", "-journal"];
 
 /// Deletes the target database after its guards pass.
 pub fn run(t: &Target, a: &ResetArgs) -> anyhow::Result<Exit> {
@@ -155,13 +153,6 @@ fn files(db: &Path) -> Vec<PathBuf> {
         .chain(SIDECARS.iter().map(|s| sidecar(db, s)))
         .filter(|p| p.symlink_metadata().is_ok())
         .collect()
-}
-
-/// `<db><suffix>`, e.g. the `-wal` beside a database.
-pub fn sidecar(db: &Path, suffix: &str) -> PathBuf {
-    let mut s = db.as_os_str().to_os_string();
-    s.push(suffix);
-    PathBuf::from(s)
 }
 
 /// Removes `paths`, returning those that were there.
