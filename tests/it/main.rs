@@ -1,4 +1,7 @@
 //! Restart-persistence tests that drive the real `accounts` and `sqlite-vol` binaries as processes:
-//! graceful restarts, SIGKILL under concurrent load, and two instances sharing one volume.
+//! graceful restarts, SIGKILL under concurrent load, two instances sharing one volume, off-site backups
+//! to a real S3-compatible server (moto) and a Litestream sidecar replicating the live database.
 
+mod litestream;
+mod offsite;
 mod restart;

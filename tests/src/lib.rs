@@ -4,4 +4,5 @@
 
 pub mod bench;
 pub mod campaign;
+pub mod offsite;
 pub mod support;

@@ -1,0 +1,1 @@
+//! Placeholder: the Litestream coexistence test lands here.

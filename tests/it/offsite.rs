@@ -1,0 +1,1 @@
+//! Placeholder: off-site backup tests land here.
