@@ -7,12 +7,15 @@
 #    OpenAPI schemas of SVL_K8S_VERSION (default 1.30.0), offline: the package ships the schemas.
 # 2. hadolint docker/Dockerfile: no finding at all, down to style (an ignored rule would need a
 #    `# hadolint ignore=DLxxxx` comment with its reason next to it in the Dockerfile).
-# 3. yamllint --strict (.yamllint.yaml) on docker/compose.yaml, tests/docker/compose.test.yaml and the
-#    Kubernetes files.
+# 3. yamllint --strict (.yamllint.yaml) on docker/compose.yaml, docker/compose.litestream.yaml,
+#    docker/litestream.yml, tests/docker/compose.test.yaml and the Kubernetes files.
 # 4. Consistency: the manifests and compose files against docker/Dockerfile and the sources: UID/GID and
 #    fsGroup, the port (EXPOSE, BIND_ADDR, containerPort, Services, probes), /data and /backups, every env
 #    name used exists in crates/*/src or examples/*/src, the probe path is a route, every `sqlite-vol`
 #    subcommand and flag used exists in the CLI, /data is a claim (never an emptyDir), one replica.
+#    Litestream: the accounts service in compose.litestream.yaml is compose.yaml's, litestream.yml replicates
+#    DB_PATH's database, the sidecar runs as the Dockerfile's UID/GID on the same volume, every ${VAR} the
+#    config expands is set, and the image's Litestream version is the one tests/tools.sh tests against.
 #
 # The tools are pinned and installed into a virtualenv (SVL_LINT_VENV, default
 # ~/.cache/sqlite-vol-lint/venv) on first use; on a fresh Debian machine python3-venv is installed with
@@ -82,7 +85,8 @@ else
 fi
 
 # 3. YAML style.
-yaml_files=(docker/compose.yaml tests/docker/compose.test.yaml "${manifests[@]}")
+yaml_files=(docker/compose.yaml docker/compose.litestream.yaml docker/litestream.yml tests/docker/compose.test.yaml
+    "${manifests[@]}")
 if out=$(yamllint --strict -c .yamllint.yaml "${yaml_files[@]}" 2>&1); then
     pass "yamllint --strict ${yaml_files[*]}"
 else
@@ -265,6 +269,47 @@ check(f"docker/compose.yaml: published container port {container_ports} is BIND_
 targets = [str(v).split(":")[1] for v in svc.get("volumes", [])]
 check(f"docker/compose.yaml: named volumes at {data_dir} and {backup_dir}",
       data_dir in targets and backup_dir in targets, targets)
+
+# Litestream sidecar: compose.litestream.yaml and litestream.yml against compose.yaml, the Dockerfile and
+# the Litestream version the tests run (tests/tools.sh installs it; tests/it/litestream.rs uses litestream.yml).
+ls_compose = yaml.safe_load(read("docker/compose.litestream.yaml"))
+ls_services = ls_compose["services"]
+ours = dict(ls_services["accounts"])
+ours.pop("depends_on", None)
+check("docker/compose.litestream.yaml: the accounts service is docker/compose.yaml's (plus depends_on)",
+      ours == svc, {k: v for k, v in ours.items() if svc.get(k) != v})
+check("docker/compose.litestream.yaml: the same volume names as docker/compose.yaml",
+      ls_compose.get("volumes") == compose.get("volumes"))
+ls_config = yaml.safe_load(read("docker/litestream.yml"))
+ls_paths = [d["path"] for d in ls_config.get("dbs", [])]
+check(f"docker/litestream.yml replicates {data_dir}/accounts.db (DB_PATH's database)",
+      ls_paths == [f"{data_dir}/accounts.db"], ls_paths)
+expanded = set(re.findall(r"\$\{(\w+)\}", re.sub(r"(?m)^\s*#.*$", "", read("docker/litestream.yml"))))
+tools = read("tests/tools.sh")
+npm = re.search(r"carries litestream v(\d+\.\d+\.\d+)", tools)
+for name in ("restore", "litestream"):
+    side = ls_services[name]
+    where = f"docker/compose.litestream.yaml service {name}"
+    mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in side.get("volumes", [])}
+    check(f"{where}: mounts the data volume at {data_dir} and litestream.yml at /etc/litestream.yml",
+          mounts.get(data_dir) == "data" and mounts.get("/etc/litestream.yml") == "./litestream.yml", mounts)
+    missing = sorted(expanded - set(side.get("environment") or {}))
+    check(f"{where}: sets every variable litestream.yml expands", not missing, missing)
+    tag = side.get("image", "").rsplit(":", 1)[-1]
+    check(f"{where}: image tag {tag} is the Litestream tests/tools.sh installs ({npm and npm.group(1)})",
+          npm and tag == npm.group(1))
+check(f"docker/compose.litestream.yaml: the sidecar runs as {uid}:{gid} like the service",
+      ls_services["litestream"].get("user") == f"{uid}:{gid}")
+restore_cmd = " ".join(ls_services["restore"].get("command") or [])
+check("docker/compose.litestream.yaml: restore only into an empty volume, from a replica if one exists, "
+      f"of {data_dir}/accounts.db, and hands the files to {uid}:{gid}",
+      all(w in restore_cmd.split() for w in ("-if-db-not-exists", "-if-replica-exists",
+                                             f"{data_dir}/accounts.db"))
+      and f"chown -R {uid}:{gid} {data_dir}" in restore_cmd, restore_cmd)
+check("docker/compose.litestream.yaml: the service waits for the restore; the sidecar starts after the service",
+      (ls_services["accounts"].get("depends_on") or {}).get("restore", {}).get("condition")
+      == "service_completed_successfully"
+      and "accounts" in (ls_services["litestream"].get("depends_on") or {}))
 
 for name, ok, detail in checks:
     print(("ok    " if ok else "FAIL  ") + name + ("" if ok or detail in ("", None) else f"  ({detail})"))
