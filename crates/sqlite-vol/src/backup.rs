@@ -456,7 +456,7 @@ pub fn read_manifest(backup: &Path) -> Option<Manifest> {
     serde_json::from_slice(&fs::read(manifest_path(backup)).ok()?).ok()
 }
 
-fn write_manifest(m: &Manifest) -> Result<()> {
+pub(crate) fn write_manifest(m: &Manifest) -> Result<()> {
     let path = manifest_path(&m.path);
     let tmp = path.with_extension("json.partial");
     let json = serde_json::to_vec_pretty(m).unwrap_or_default();
@@ -549,7 +549,7 @@ fn remove_partials(dir: &Path, app: &str) {
 }
 
 /// If `name` is `<app>-<yyyymmddTHHMMSSZ>[-N].db`, its time as `(stamp, n)`.
-fn parse_name(name: &str, app: &str) -> Option<(String, u32)> {
+pub(crate) fn parse_name(name: &str, app: &str) -> Option<(String, u32)> {
     let rest = name
         .strip_prefix(app)?
         .strip_prefix('-')?
@@ -602,15 +602,7 @@ pub fn list(dir: &Path, app: &str) -> Result<Vec<Entry>> {
         if !meta.is_file() {
             continue;
         }
-        let when = time::PrimitiveDateTime::parse(
-            &stamp,
-            &time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"),
-        )
-        .map(|t| t.assume_utc());
-        let (created_at, age) = match when {
-            Ok(t) => (crate::rfc3339(t), (now - t).whole_seconds()),
-            Err(_) => (stamp.clone(), 0),
-        };
+        let (created_at, age) = stamp_time(&stamp, now);
         let path = e.path();
         let has_manifest = manifest_path(&path).is_file();
         out.push((
@@ -627,6 +619,19 @@ pub fn list(dir: &Path, app: &str) -> Result<Vec<Entry>> {
     }
     out.sort_by(|a, b| (&b.0, b.1).cmp(&(&a.0, a.1)));
     Ok(out.into_iter().map(|(_, _, e)| e).collect())
+}
+
+/// A name's `yyyymmddTHHMMSSZ` stamp as (RFC 3339, seconds before `now`).
+pub(crate) fn stamp_time(stamp: &str, now: time::OffsetDateTime) -> (String, i64) {
+    let when = time::PrimitiveDateTime::parse(
+        stamp,
+        &time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"),
+    )
+    .map(|t| t.assume_utc());
+    match when {
+        Ok(t) => (crate::rfc3339(t), (now - t).whole_seconds()),
+        Err(_) => (stamp.to_string(), 0),
+    }
 }
 
 /// Deletes all but the newest `keep` backups of `app` in `dir` (with their manifests), never `protect`.

@@ -14,6 +14,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// Object storage (an `s3://` backup destination) refused or could not be reached.
+    #[error("{action} {url} failed: {detail}. Fix: {fix}")]
+    Remote {
+        /// What was being done, e.g. `uploading backup to`.
+        action: &'static str,
+        /// The object or prefix, as an `s3://` URL.
+        url: String,
+        /// What the store or the network said.
+        detail: String,
+        /// What to check or change.
+        fix: String,
+    },
+
     /// A configuration value (environment variable or builder option) could not be used.
     #[error("{variable}={value:?} is not usable: {reason}")]
     Config {

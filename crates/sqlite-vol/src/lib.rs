@@ -25,11 +25,13 @@
 //!
 //! The same crate takes online backups ([`backup::backup`]), verifies them ([`verify()`]), and restores them
 //! into a live database ([`restore::restore`]), each under the maintenance lock ([`lock`]). The
-//! `sqlite-vol` command line is a thin layer over these functions.
+//! `sqlite-vol` command line is a thin layer over these functions. [`offsite`] sends backups to another folder
+//! or an S3-compatible bucket and brings the newest back when a service starts on an empty volume.
 //!
 //! Environment variables read: `<APP>_DB_PATH`, `DB_PATH`, `DATABASE_URL`, `SQLITE_VOL_REQUIRE_PERSISTENT`,
 //! `SQLITE_VOL_EXPECT_EXISTING`, `SQLITE_VOL_SYNCHRONOUS`, `DB_POOL_SIZE`, `DB_TIMEOUT`,
-//! `SQLITE_VOL_BACKUP_DIR`, `SQLITE_VOL_BACKUP_INTERVAL`, `SQLITE_VOL_BACKUP_KEEP` (see [`settings`]).
+//! `SQLITE_VOL_BACKUP_DIR`, `SQLITE_VOL_BACKUP_INTERVAL`, `SQLITE_VOL_BACKUP_KEEP`, `SQLITE_VOL_BACKUP_TO`,
+//! `SQLITE_VOL_RESTORE_FROM` (see [`settings`]), and for `s3://` locations the usual `AWS_*` variables.
 #![warn(missing_docs)]
 
 pub mod backup;
@@ -38,9 +40,12 @@ pub mod identity;
 pub mod location;
 pub mod lock;
 pub mod migrate;
+pub mod offsite;
 mod open;
 pub mod prepare;
 pub mod restore;
+#[cfg(feature = "s3")]
+pub mod s3;
 pub mod schedule;
 pub mod settings;
 mod status;

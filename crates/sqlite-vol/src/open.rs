@@ -9,7 +9,7 @@
 //! with WAL, `synchronous`, `busy_timeout`, `foreign_keys` and the other pragmas in [`Pragmas`].
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
@@ -19,6 +19,7 @@ use crate::backup::{self, BackupOptions};
 use crate::location::{has_content, sidecar, SIDECARS};
 use crate::lock::{MaintenanceLock, Wait};
 use crate::migrate::Migrations;
+use crate::offsite::{FirstStart, Place};
 use crate::schedule::Schedule;
 use crate::{identity, prepare, settings, Error, Location, Result, Volume, VolumeKind};
 
@@ -108,6 +109,8 @@ pub struct Builder {
     on_create: Option<OnCreate>,
     schedule: Option<(Duration, Option<usize>)>,
     schedule_from_env: bool,
+    backup_to: Option<String>,
+    restore_from: Option<String>,
 }
 
 impl Builder {
@@ -128,6 +131,8 @@ impl Builder {
             on_create: None,
             schedule: None,
             schedule_from_env: true,
+            backup_to: None,
+            restore_from: None,
         }
     }
 
@@ -225,6 +230,22 @@ impl Builder {
         self
     }
 
+    /// Also send every scheduled backup to `location` (`s3://bucket/prefix` or a folder), keeping the same
+    /// number there (overrides `SQLITE_VOL_BACKUP_TO`). Checked at [`Builder::open`].
+    pub fn backup_to(mut self, location: impl Into<String>) -> Builder {
+        self.backup_to = Some(location.into());
+        self
+    }
+
+    /// Restore on first start: when the database does not exist, restore the newest backup from `location`
+    /// (`s3://bucket/prefix` or a folder) before opening it, and log loudly that it did (overrides
+    /// `SQLITE_VOL_RESTORE_FROM`). With no backup there, a new database is created as usual (or, with
+    /// [`Builder::expect_existing`], refused). A location that cannot be read stops the start.
+    pub fn restore_from(mut self, location: impl Into<String>) -> Builder {
+        self.restore_from = Some(location.into());
+        self
+    }
+
     /// Ignore `SQLITE_VOL_BACKUP_INTERVAL` (scheduled backups only through [`Builder::backup_every`]).
     pub fn no_backup_schedule_from_env(mut self) -> Builder {
         self.schedule_from_env = false;
@@ -250,6 +271,18 @@ impl Builder {
             settings::env_bool(settings::EXPECT_EXISTING)?,
             false,
         );
+        let restore_from = match self.restore_from.take() {
+            Some(l) => Some(l),
+            None => settings::env_str(settings::RESTORE_FROM),
+        };
+        let restore_from = restore_from.map(|l| Place::parse(&l)).transpose()?;
+        let backup_to = match self.backup_to.take() {
+            Some(l) => Some(l),
+            None => settings::env_str(settings::BACKUP_TO),
+        };
+        let backup_to = backup_to
+            .map(|l| Place::parse(&l).map(Arc::new))
+            .transpose()?;
         check_policy(&loc, &volume, require)?;
         if volume.read_only {
             return Err(Error::ReadOnly {
@@ -261,14 +294,38 @@ impl Builder {
                     .unwrap_or_default(),
             });
         }
-        if expect && !has_content(&loc.path) {
-            return Err(Error::Missing {
-                path: loc.path.clone(),
-                dir: loc.dir.clone(),
-                volume: volume.kind.describe().into(),
-            });
+        let missing = || Error::Missing {
+            path: loc.path.clone(),
+            dir: loc.dir.clone(),
+            volume: volume.kind.describe().into(),
+        };
+        if expect && restore_from.is_none() && !has_content(&loc.path) {
+            return Err(missing());
         }
         let dir_report = prepare::prepare(&loc.dir, Some(&loc.path), &volume)?;
+        let backup_dir = self
+            .backup_dir
+            .clone()
+            .unwrap_or_else(|| backup::default_dir(&loc.path));
+        if let Some(place) = restore_from.as_ref().filter(|_| !has_content(&loc.path)) {
+            let opts = crate::restore::RestoreOptions {
+                known_schema: self.migrations.latest(),
+                wait: Wait::For(self.lock_wait),
+                ..crate::restore::RestoreOptions::new(&backup_dir)
+            };
+            match crate::offsite::restore_if_missing(place, None, &loc.path, &self.app, &opts)? {
+                FirstStart::Restored(from, r) => {
+                    tracing::warn!(db = %loc.path.display(), from = %from, schema_version = r.schema_version,
+                        pages = r.page_count, "RESTORED the database from the newest backup, because it did not exist at startup (new machine or new volume?)");
+                }
+                FirstStart::NoBackup if expect => return Err(missing()),
+                FirstStart::NoBackup => {
+                    tracing::warn!(db = %loc.path.display(), from = %place.describe(),
+                        "no database here and no backup of this app to restore from: starting with a new, empty database");
+                }
+                FirstStart::Exists => {}
+            }
+        }
         let synchronous = match self.synchronous {
             Some(s) => s,
             None => match settings::env_str(settings::SYNCHRONOUS)
@@ -295,10 +352,6 @@ impl Builder {
             tracing::warn!(db = %loc.path.display(), fs = ?volume.fs_type,
                 "network filesystem: using a rollback journal, since WAL needs shared memory; prefer a local volume");
         }
-        let backup_dir = self
-            .backup_dir
-            .clone()
-            .unwrap_or_else(|| backup::default_dir(&loc.path));
         let (created, applied) = self.setup(&loc, &volume, &pragmas, &backup_dir)?;
 
         let size = pick(self.pool_size, settings::env_count(settings::POOL_SIZE)?, 8);
@@ -347,6 +400,7 @@ impl Builder {
             known_schema: self.migrations.latest(),
             backup_dir,
             schedule: Mutex::new(None),
+            backup_to,
         };
         let schedule = match self.schedule {
             Some(s) => Some(s),
@@ -548,6 +602,7 @@ pub struct Database {
     known_schema: Option<i64>,
     backup_dir: PathBuf,
     schedule: Mutex<Option<Schedule>>,
+    backup_to: Option<Arc<Place>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -657,6 +712,25 @@ impl Database {
         backup::backup(&self.location.path, &self.app, &opts)
     }
 
+    /// Takes a backup into the backup folder and sends it to `place` (see [`crate::offsite::send`]); with
+    /// `keep`, both the folder and the place keep only the newest `keep`. Returns the manifest and where the
+    /// backup now is off-site.
+    ///
+    /// # Errors
+    /// As [`Database::backup`] and [`crate::offsite::send`]; the local backup stays when sending fails.
+    pub fn backup_to(
+        &self,
+        place: &Place,
+        keep: Option<usize>,
+    ) -> Result<(backup::Manifest, String)> {
+        let m = self.backup(keep)?;
+        let to = crate::offsite::send(place, &m)?;
+        if let Some(k) = keep {
+            crate::offsite::prune(place, &self.app, k)?;
+        }
+        Ok((m, to))
+    }
+
     /// Restores `file` into this database while the pool stays open (see [`crate::restore::restore`]);
     /// backups with a schema newer than this build's migrations are refused.
     ///
@@ -679,11 +753,13 @@ impl Database {
             self.backup_dir.clone(),
             interval,
             keep,
+            self.backup_to.clone(),
         );
         if let Ok(mut slot) = self.schedule.lock() {
             *slot = Some(s);
         }
-        tracing::info!(every = ?interval, dir = %self.backup_dir.display(), keep, "scheduled backups on");
+        tracing::info!(every = ?interval, dir = %self.backup_dir.display(), keep,
+            to = self.backup_to.as_ref().map(|p| p.describe()), "scheduled backups on");
     }
 
     /// Folds the WAL into the main file: a TRUNCATE checkpoint that gives up at once if a reader (such as a

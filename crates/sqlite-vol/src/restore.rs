@@ -79,6 +79,44 @@ pub struct Restored {
 /// database keeps its old content).
 pub fn restore(file: &Path, db: &Path, app: &str, opts: &RestoreOptions<'_>) -> Result<Restored> {
     let started = Instant::now();
+    let verified = check_backup(file, db, app, opts)?;
+    let dir = db.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
+    let _lock = MaintenanceLock::acquire(db, "restore", opts.wait)?;
+    apply(&verified, file, db, app, opts, started)
+}
+
+/// [`restore`] for a caller that already holds the maintenance lock of `db` (for example a restore on
+/// first start that must check "no database yet" and restore with no gap between the two).
+///
+/// # Errors
+/// [`Error::Config`] when `lock` is not the lock of `db`; otherwise as [`restore`].
+pub fn restore_under(
+    lock: &MaintenanceLock,
+    file: &Path,
+    db: &Path,
+    app: &str,
+    opts: &RestoreOptions<'_>,
+) -> Result<Restored> {
+    let started = Instant::now();
+    if lock.path() != crate::lock::lock_path(db) {
+        return Err(Error::Config {
+            variable: "maintenance lock".into(),
+            value: lock.path().display().to_string(),
+            reason: format!("it is not the lock of {}", db.display()),
+        });
+    }
+    let verified = check_backup(file, db, app, opts)?;
+    apply(&verified, file, db, app, opts, started)
+}
+
+/// Verifies the backup and refuses it for the wrong app or a newer schema; changes nothing.
+fn check_backup(
+    file: &Path,
+    db: &Path,
+    app: &str,
+    opts: &RestoreOptions<'_>,
+) -> Result<crate::verify::Verified> {
     if same_file(file, db) {
         return Err(Error::Config {
             variable: "restore source".into(),
@@ -107,10 +145,20 @@ pub fn restore(file: &Path, db: &Path, app: &str, opts: &RestoreOptions<'_>) -> 
             });
         }
     }
+    Ok(verified)
+}
+
+/// Copies a verified backup into the live database; the caller holds the lock.
+fn apply(
+    verified: &crate::verify::Verified,
+    file: &Path,
+    db: &Path,
+    app: &str,
+    opts: &RestoreOptions<'_>,
+    started: Instant,
+) -> Result<Restored> {
     let dir = db.parent().unwrap_or(Path::new("/"));
     std::fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
-    let _lock = MaintenanceLock::acquire(db, "restore", opts.wait)?;
-
     let created = !crate::location::has_content(db);
     let safety_backup = if !created && opts.safety_backup {
         let safety = BackupOptions {

@@ -2,17 +2,19 @@
 //! variables.
 //!
 //! Every interval it takes a backup exactly as `sqlite-vol backup` does (under the maintenance lock, checked,
-//! manifest beside it) and prunes to the newest N; each result is logged. A failure is logged and retried at
+//! manifest beside it) and prunes to the newest N, then sends it off-site when a place is set (see
+//! [`crate::offsite`]) and prunes there too; each result is logged. A failure is logged and retried at
 //! the next tick; it never stops the service. Dropping the [`Schedule`] stops the thread and waits for a
 //! backup in progress to finish.
 
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::backup::{backup, BackupOptions};
 use crate::lock::Wait;
+use crate::offsite::{self, Place};
 
 /// A running backup schedule; stops when dropped.
 #[derive(Debug)]
@@ -22,13 +24,15 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// Starts backing up `db` every `interval` into `dir`, keeping `keep`.
+    /// Starts backing up `db` every `interval` into `dir`, keeping `keep`, and sending each backup to `to`
+    /// (keeping `keep` there too).
     pub fn start(
         db: PathBuf,
         app: String,
         dir: PathBuf,
         interval: Duration,
         keep: Option<usize>,
+        to: Option<Arc<Place>>,
     ) -> Schedule {
         let (tx, rx) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -39,9 +43,20 @@ impl Schedule {
                     _ => return,
                 }
                 let opts = BackupOptions { keep, wait: Wait::For(Duration::from_secs(30)), ..BackupOptions::new(&dir) };
-                match backup(&db, &app, &opts) {
-                    Ok(m) => tracing::info!(backup = %m.path.display(), bytes = m.bytes, duration_ms = m.duration_ms, "scheduled backup done"),
-                    Err(e) => tracing::error!(error = %e, "scheduled backup failed; retrying at the next interval"),
+                let m = match backup(&db, &app, &opts) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::error!(error = %e, "scheduled backup failed; retrying at the next interval");
+                        continue;
+                    }
+                };
+                tracing::info!(backup = %m.path.display(), bytes = m.bytes, duration_ms = m.duration_ms, "scheduled backup done");
+                let Some(place) = to.as_deref() else { continue };
+                let sent = offsite::send(place, &m)
+                    .and_then(|_| keep.map_or(Ok(Vec::new()), |k| offsite::prune(place, &app, k)));
+                if let Err(e) = sent {
+                    tracing::error!(error = %e, to = %place.describe(),
+                        "sending the scheduled backup off-site failed; it stays in the local folder, and the next one is sent at the next interval");
                 }
             })
             .ok();

@@ -23,6 +23,11 @@ pub const BACKUP_DIR: &str = "SQLITE_VOL_BACKUP_DIR";
 pub const BACKUP_INTERVAL: &str = "SQLITE_VOL_BACKUP_INTERVAL";
 /// How many scheduled backups to keep.
 pub const BACKUP_KEEP: &str = "SQLITE_VOL_BACKUP_KEEP";
+/// Where scheduled backups are also sent: `s3://bucket/prefix` (or another folder).
+pub const BACKUP_TO: &str = "SQLITE_VOL_BACKUP_TO";
+/// Where to restore the newest backup from when the database does not exist at startup: `s3://bucket/prefix`
+/// or a folder.
+pub const RESTORE_FROM: &str = "SQLITE_VOL_RESTORE_FROM";
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name)

@@ -1,0 +1,483 @@
+//! An S3-compatible bucket used as a backup folder, through the `object_store` crate.
+//!
+//! `s3://bucket/prefix` names the folder; the client is configured from the usual `AWS_*` variables
+//! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, …) plus
+//! `AWS_ENDPOINT_URL` for any other S3-compatible store (MinIO, R2, Garage, moto). A backup travels as two
+//! objects with the local names: the database file, uploaded in 8 MiB multipart parts while its sha256 is
+//! recomputed, then its manifest, uploaded last and only when the uploaded size and hash match the
+//! manifest. A backup is only ever listed when its manifest is there, so an interrupted upload (whose
+//! multipart parts S3 never shows as an object, or a data object without its manifest) is never taken for a
+//! backup. Downloads are streamed to a hidden file, hashed on the way and compared with the manifest before
+//! they get their name. The calls are blocking: each runs on a small runtime of its own, on a scoped thread,
+//! so they work the same from plain threads and from inside an async service.
+
+use std::fs::{self, File, OpenOptions};
+use std::future::Future;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as Key;
+use object_store::{BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryConfig};
+use object_store::{Error as StoreError, WriteMultipart};
+use sha2::Digest;
+
+use crate::backup::{manifest_path, Manifest};
+use crate::{Error, Result};
+
+/// Size of one multipart part (S3 wants at least 5 MiB for every part but the last).
+const PART: usize = 8 << 20;
+/// Parts in flight at once.
+const PARTS_IN_FLIGHT: usize = 4;
+
+/// A bucket and prefix holding backups.
+pub struct Remote {
+    url: String,
+    prefix: String,
+    store: AmazonS3,
+    rt: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote").field("url", &self.url).finish()
+    }
+}
+
+/// One object in the folder.
+#[derive(Debug, Clone)]
+pub(crate) struct Object {
+    pub name: String,
+    pub bytes: u64,
+}
+
+impl Remote {
+    /// Parses `s3://bucket[/prefix]` and builds a client from the environment. Nothing is sent yet.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a malformed URL, plain HTTP to a non-loopback endpoint without
+    /// `AWS_ALLOW_HTTP=true`, or a custom endpoint with no credentials.
+    pub fn parse(url: &str) -> Result<Remote> {
+        let bad = |reason: &str| Error::Config {
+            variable: "backup location".into(),
+            value: url.into(),
+            reason: reason.into(),
+        };
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| bad("an object-store location starts with s3://"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+        if !bucket_ok {
+            return Err(bad(
+                "the bucket name must be 3 to 63 lowercase letters, digits, dots or hyphens: \
+                 s3://bucket/prefix",
+            ));
+        }
+        let prefix = prefix.trim_matches('/').to_string();
+        if !prefix.is_empty() && Key::parse(&prefix).is_err() {
+            return Err(bad(
+                "the prefix has an empty or '.'/'..' segment; use s3://bucket/some/prefix",
+            ));
+        }
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let endpoint = env("AWS_ENDPOINT_URL").or_else(|| env("AWS_ENDPOINT"));
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        let mut allow_http = false;
+        if let Some(ep) = &endpoint {
+            if let Some(host) = ep.strip_prefix("http://") {
+                let loopback = ["127.", "localhost", "[::1]"]
+                    .iter()
+                    .any(|l| host.starts_with(l));
+                let allowed = env("AWS_ALLOW_HTTP").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+                if !loopback && !allowed {
+                    return Err(Error::Config {
+                        variable: "AWS_ENDPOINT_URL".into(),
+                        value: ep.clone(),
+                        reason: "plain HTTP would send the database and the credentials unencrypted; use an \
+                                 https:// endpoint, or set AWS_ALLOW_HTTP=true if the network is private"
+                            .into(),
+                    });
+                }
+                allow_http = true;
+            }
+            let has_credentials = [
+                "AWS_ACCESS_KEY_ID",
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            ]
+            .iter()
+            .any(|k| env(k).is_some());
+            if !has_credentials {
+                return Err(Error::Config {
+                    variable: "AWS_ACCESS_KEY_ID".into(),
+                    value: String::new(),
+                    reason: format!(
+                        "no credentials for the endpoint {ep}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                    ),
+                });
+            }
+        }
+        if env("AWS_REGION").is_none() && env("AWS_DEFAULT_REGION").is_none() {
+            builder = builder.with_region("us-east-1");
+        }
+        let store = builder
+            .with_client_options(
+                // Replaces the options from_env read, so HTTP is allowed here or not at all.
+                ClientOptions::new()
+                    .with_allow_http(allow_http)
+                    .with_connect_timeout(Duration::from_secs(10))
+                    .with_timeout(Duration::from_secs(300)),
+            )
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig::default(),
+                max_retries: 4,
+                retry_timeout: Duration::from_secs(60),
+            })
+            .build()
+            .map_err(|e| remote_error("configuring", url, &e))?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("starting the S3 client for", url, e))?;
+        Ok(Remote {
+            url: url.trim_end_matches('/').to_string(),
+            prefix,
+            store,
+            rt,
+        })
+    }
+
+    /// The location as given (without a trailing slash).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `s3://bucket/prefix/name`.
+    pub fn url_of(&self, name: &str) -> String {
+        format!("{}/{name}", self.url)
+    }
+
+    fn key(&self, name: &str) -> Key {
+        if self.prefix.is_empty() {
+            Key::from(name)
+        } else {
+            Key::from(format!("{}/{name}", self.prefix))
+        }
+    }
+
+    /// Runs `f` to completion on this client's runtime, on a scoped thread (so that a caller already inside
+    /// an async runtime does not block it or trip over nesting).
+    fn block<T: Send>(&self, f: impl Future<Output = Result<T>> + Send) -> Result<T> {
+        std::thread::scope(|s| s.spawn(|| self.rt.block_on(f)).join()).unwrap_or_else(|_| {
+            Err(Error::Remote {
+                action: "talking to",
+                url: self.url.clone(),
+                detail: "the S3 client thread panicked".into(),
+                fix: "this is a bug in sqlite-vol; please report it".into(),
+            })
+        })
+    }
+
+    /// The objects directly in the folder (not in sub-folders).
+    pub(crate) fn objects(&self) -> Result<Vec<Object>> {
+        self.block(async {
+            let prefix = (!self.prefix.is_empty()).then(|| Key::from(self.prefix.as_str()));
+            let listed = self
+                .store
+                .list_with_delimiter(prefix.as_ref())
+                .await
+                .map_err(|e| remote_error("listing", &self.url, &e))?;
+            Ok(listed
+                .objects
+                .into_iter()
+                .filter_map(|o| {
+                    Some(Object {
+                        name: o.location.filename()?.to_string(),
+                        bytes: o.size,
+                    })
+                })
+                .collect())
+        })
+    }
+
+    /// Reads and parses the manifest of backup `name`.
+    pub(crate) fn manifest(&self, name: &str) -> Result<Manifest> {
+        let url = self.url_of(&format!("{name}.json"));
+        self.block(async {
+            let bytes = self
+                .store
+                .get(&self.key(&format!("{name}.json")))
+                .await
+                .map_err(|e| remote_error("reading manifest", &url, &e))?
+                .bytes()
+                .await
+                .map_err(|e| remote_error("reading manifest", &url, &e))?;
+            serde_json::from_slice(&bytes).map_err(|e| Error::BadBackup {
+                path: PathBuf::from(&url),
+                reason: format!(
+                    "its manifest is not valid JSON ({e}); delete it and upload the backup again"
+                ),
+            })
+        })
+    }
+
+    /// Uploads the backup `file` described by `m` as `name`, then its manifest. Returns the data URL.
+    ///
+    /// # Errors
+    /// [`Error::Remote`] when the store refuses or cannot be reached (a started multipart upload is aborted);
+    /// [`Error::BadBackup`] when the file no longer matches its manifest (the uploaded object is deleted).
+    pub(crate) fn upload(&self, file: &Path, m: &Manifest, name: &str) -> Result<String> {
+        let url = self.url_of(name);
+        let key = self.key(name);
+        self.block(async {
+            let (bytes, sha256) = if m.bytes as usize <= PART {
+                let data = fs::read(file).map_err(|e| Error::io("reading backup", file, e))?;
+                let digest = hex::encode(sha2::Sha256::digest(&data));
+                let n = data.len() as u64;
+                if n == m.bytes && digest == m.sha256 {
+                    self.store
+                        .put(&key, PutPayload::from(data))
+                        .await
+                        .map_err(|e| remote_error("uploading backup to", &url, &e))?;
+                }
+                (n, digest)
+            } else {
+                self.put_parts(file, &key, &url).await?
+            };
+            if bytes != m.bytes || sha256 != m.sha256 {
+                let _ = self.store.delete(&key).await;
+                return Err(Error::BadBackup {
+                    path: file.to_path_buf(),
+                    reason: format!(
+                        "it changed since it was taken ({bytes} bytes, sha256 {sha256}; its manifest says {} \
+                         bytes, {}); nothing was left in the bucket. Take a new backup",
+                        m.bytes, m.sha256
+                    ),
+                });
+            }
+            let stored = self
+                .store
+                .head(&key)
+                .await
+                .map_err(|e| remote_error("checking the upload of", &url, &e))?;
+            if stored.size != m.bytes {
+                let _ = self.store.delete(&key).await;
+                return Err(Error::Remote {
+                    action: "uploading backup to",
+                    url: url.clone(),
+                    detail: format!("the store holds {} bytes, {} were sent", stored.size, m.bytes),
+                    fix: "retry; if it repeats, the store or a proxy in between truncates uploads".into(),
+                });
+            }
+            let json = serde_json::to_vec_pretty(m).unwrap_or_default();
+            let manifest_url = self.url_of(&format!("{name}.json"));
+            self.store
+                .put(&self.key(&format!("{name}.json")), PutPayload::from(json))
+                .await
+                .map_err(|e| remote_error("uploading manifest to", &manifest_url, &e))?;
+            Ok(url.clone())
+        })
+    }
+
+    /// Streams `file` up in parts, hashing what is sent; aborts the upload on any failure.
+    async fn put_parts(&self, file: &Path, key: &Key, url: &str) -> Result<(u64, String)> {
+        let upload = self
+            .store
+            .put_multipart(key)
+            .await
+            .map_err(|e| remote_error("starting upload to", url, &e))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
+        let mut f = match File::open(file) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = writer.abort().await;
+                return Err(Error::io("reading backup", file, e));
+            }
+        };
+        let mut hash = sha2::Sha256::new();
+        let mut buf = vec![0u8; PART];
+        let mut total = 0u64;
+        loop {
+            if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
+                let _ = writer.abort().await;
+                return Err(remote_error("uploading backup to", url, &e));
+            }
+            let n = match read_full(&mut f, &mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(Error::io("reading backup", file, e));
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            hash.update(&buf[..n]);
+            writer.write(&buf[..n]);
+            total += n as u64;
+        }
+        writer
+            .finish()
+            .await
+            .map_err(|e| remote_error("finishing upload to", url, &e))?;
+        Ok((total, hex::encode(hash.finalize())))
+    }
+
+    /// Downloads backup `name` and its manifest into `dir` (a hidden name first, checked against the
+    /// manifest, then renamed). A file of that name already in `dir` with the same checksum is reused.
+    ///
+    /// # Errors
+    /// [`Error::Remote`] when the store fails, [`Error::BadBackup`] when the download does not match its
+    /// manifest (nothing is left behind), [`Error::Io`]/[`Error::NoSpace`] locally.
+    pub(crate) fn download(&self, name: &str, dir: &Path) -> Result<PathBuf> {
+        let m = self.manifest(name)?;
+        let target = dir.join(name);
+        if crate::backup::read_manifest(&target).is_some_and(|l| l.sha256 == m.sha256)
+            && crate::backup::hash_file(&target).is_ok_and(|(n, h)| n == m.bytes && h == m.sha256)
+        {
+            tracing::info!(backup = %target.display(), "a local copy of the off-site backup is already here; using it");
+            return Ok(target);
+        }
+        fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
+        let partial = dir.join(format!(".{name}.download"));
+        let url = self.url_of(name);
+        let result = self.block(async {
+            let mut stream = self
+                .store
+                .get(&self.key(name))
+                .await
+                .map_err(|e| remote_error("downloading", &url, &e))?
+                .into_stream();
+            let mut out = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&partial)
+                .map_err(|e| Error::io("writing download", &partial, e))?;
+            let mut hash = sha2::Sha256::new();
+            let mut total = 0u64;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| remote_error("downloading", &url, &e))?;
+                hash.update(&chunk);
+                total += chunk.len() as u64;
+                out.write_all(&chunk)
+                    .map_err(|e| Error::io("writing download", &partial, e))?;
+            }
+            out.sync_all()
+                .map_err(|e| Error::io("writing download", &partial, e))?;
+            Ok((total, hex::encode(hash.finalize())))
+        });
+        let (bytes, sha256) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = fs::remove_file(&partial);
+                return Err(e);
+            }
+        };
+        if bytes != m.bytes || sha256 != m.sha256 {
+            let _ = fs::remove_file(&partial);
+            return Err(Error::BadBackup {
+                path: PathBuf::from(&url),
+                reason: format!(
+                    "the downloaded {bytes} bytes (sha256 {sha256}) do not match its manifest ({} bytes, {}); \
+                     nothing was kept. Try an older backup (`sqlite-vol list {}`)",
+                    m.bytes, m.sha256, self.url
+                ),
+            });
+        }
+        let local = Manifest {
+            path: target.clone(),
+            ..m
+        };
+        crate::backup::write_manifest(&local)?;
+        fs::rename(&partial, &target).map_err(|e| Error::io("naming download", &target, e))?;
+        crate::backup::sync_dir(dir)?;
+        debug_assert!(manifest_path(&target).is_file());
+        Ok(target)
+    }
+
+    /// Deletes backup `name`: the manifest first, so that it stops being a backup before its data goes.
+    pub(crate) fn delete(&self, name: &str, with_manifest: bool) -> Result<()> {
+        self.block(async {
+            if with_manifest {
+                let url = self.url_of(&format!("{name}.json"));
+                self.store
+                    .delete(&self.key(&format!("{name}.json")))
+                    .await
+                    .map_err(|e| remote_error("deleting", &url, &e))?;
+            }
+            self.store
+                .delete(&self.key(name))
+                .await
+                .map_err(|e| remote_error("deleting", &self.url_of(name), &e))
+        })
+    }
+}
+
+/// Reads until `buf` is full or the file ends.
+fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// An [`Error::Remote`] whose fix follows from what the store said.
+fn remote_error(action: &'static str, url: &str, e: &StoreError) -> Error {
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !detail.contains(&text) {
+            detail = format!("{detail}: {text}");
+        }
+        source = s.source();
+    }
+    let detail: String = detail.split_whitespace().collect::<Vec<_>>().join(" ");
+    let has = |needles: &[&str]| needles.iter().any(|n| detail.contains(n));
+    let fix = if matches!(e, StoreError::NotFound { .. }) || has(&["NoSuchKey"]) {
+        "check the name and prefix: `sqlite-vol list s3://bucket/prefix` shows what is there"
+    } else if has(&["NoSuchBucket"]) {
+        "create the bucket, or correct its name in the s3:// URL"
+    } else if has(&[
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "AccessDenied",
+        "403",
+        "Forbidden",
+    ]) {
+        "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and that they may read and write this bucket"
+    } else if has(&["onnect", "dns", "timed out", "error sending request", "tcp"]) {
+        "check that the endpoint is reachable (AWS_ENDPOINT_URL for a store other than AWS) and the network is up"
+    } else {
+        "check the endpoint (AWS_ENDPOINT_URL), the region (AWS_REGION) and the credentials (AWS_ACCESS_KEY_ID)"
+    };
+    let mut detail = detail;
+    if detail.len() > 600 {
+        let cut = (0..=600)
+            .rev()
+            .find(|&i| detail.is_char_boundary(i))
+            .unwrap_or(0);
+        detail.truncate(cut);
+        detail.push('…');
+    }
+    Error::Remote {
+        action,
+        url: url.into(),
+        detail,
+        fix: fix.into(),
+    }
+}
