@@ -22,7 +22,10 @@ command -v python3 >/dev/null || apt_install python3
 command -v setpriv >/dev/null || apt_install util-linux
 command -v curl >/dev/null || apt_install curl
 
-echo "== cargo tests (library, CLI, accounts service, process-level restart tests)"
+echo "== off-site test tools: moto (S3-compatible server) and Litestream, into target/tools"
+bash tests/tools.sh
+
+echo "== cargo tests (library, CLI, accounts service, process-level restart, off-site and Litestream tests)"
 cargo build --workspace --locked --bins
 cargo test --workspace --locked
 

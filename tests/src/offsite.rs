@@ -69,14 +69,23 @@ impl Moto {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let req = format!("GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", moto.addr);
+            let req = format!(
+                "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                moto.addr
+            );
             if crate::support::http_raw(&moto.addr, req.as_bytes()).is_ok_and(|s| s == 200) {
                 return moto;
             }
             if let Ok(Some(status)) = moto.child.try_wait() {
-                panic!("moto_server exited at start ({status}); see its log in {}", logs.display());
+                panic!(
+                    "moto_server exited at start ({status}); see its log in {}",
+                    logs.display()
+                );
             }
-            assert!(Instant::now() < deadline, "moto_server did not answer within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not answer within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -100,6 +109,29 @@ impl Moto {
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
             ("AWS_ALLOW_HTTP", "true".into()),
         ]
+    }
+
+    /// Writes one object as-is with boto3 (from moto's venv), as a broken or interrupted upload, or a
+    /// tampered store, would leave it. Signed, so it may overwrite what a signed client wrote.
+    pub fn put(&self, bucket: &str, key: &str, data: &[u8]) -> std::io::Result<()> {
+        let python = tool("SQLITE_VOL_MOTO_PYTHON", "moto/bin/python");
+        let tmp = tempfile::NamedTempFile::new()?;
+        std::fs::write(tmp.path(), data)?;
+        let script = "import sys, boto3\n\
+            s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1',\n\
+                aws_access_key_id='test', aws_secret_access_key='test')\n\
+            s3.put_object(Bucket=sys.argv[2], Key=sys.argv[3], Body=open(sys.argv[4], 'rb').read())\n";
+        let out = Command::new(python)
+            .args(["-c", script, &self.endpoint, bucket, key])
+            .arg(tmp.path())
+            .output()?;
+        if !out.status.success() {
+            return Err(std::io::Error::other(format!(
+                "boto3 put_object failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(())
     }
 
     /// The object keys under `prefix` in `bucket`, by a plain ListObjectsV2 request.

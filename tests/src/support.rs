@@ -59,6 +59,8 @@ impl Service {
             "ACCOUNTS_DB_PATH",
             "DATABASE_URL",
             "SQLITE_VOL_BACKUP_INTERVAL",
+            "SQLITE_VOL_BACKUP_TO",
+            "SQLITE_VOL_RESTORE_FROM",
         ] {
             cmd.env_remove(var);
         }

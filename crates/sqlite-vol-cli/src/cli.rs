@@ -57,7 +57,8 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Take an online, checked backup of the live database.
     Backup(BackupArgs),
-    /// Restore a backup into the live database (verified first; a safety backup is taken first).
+    /// Restore a backup (a file, the newest in a directory or S3 bucket with --latest) into the live database:
+    /// verified first, a safety backup taken first; --if-db-not-exists for a first start.
     Restore(RestoreArgs),
     /// Check that a backup file is intact: SQLite, checksum, integrity, application id, schema.
     Verify(VerifyArgs),
@@ -103,10 +104,18 @@ pub struct DoctorArgs {
 /// `backup`.
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// The directory to write into (overrides --backup-dir and SQLITE_VOL_BACKUP_DIR).
-    #[arg(long, value_name = "DIR")]
-    pub to: Option<PathBuf>,
-    /// Afterwards keep only the newest N backups (the new one always stays).
+    /// Where the backup goes: a directory (instead of --backup-dir), or s3://BUCKET/PREFIX to upload it
+    /// to S3-compatible storage after it is taken and checked in the backup directory. S3 is configured
+    /// from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and, for stores other than AWS,
+    /// AWS_ENDPOINT_URL.
+    #[arg(
+        long,
+        env = "SQLITE_VOL_BACKUP_TO",
+        value_name = "DIR|s3://BUCKET/PREFIX"
+    )]
+    pub to: Option<String>,
+    /// Afterwards keep only the newest N backups, in the backup directory and at --to (the new one always
+    /// stays).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keep: Option<u32>,
     /// Check the copy with a full integrity_check instead of quick_check.
@@ -123,8 +132,18 @@ pub struct BackupArgs {
 /// `restore`.
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The backup file.
-    pub file: PathBuf,
+    /// The backup: a file, or s3://BUCKET/PREFIX/NAME.db. With --latest: a directory or
+    /// s3://BUCKET/PREFIX to take the newest backup from (default: SQLITE_VOL_RESTORE_FROM, else the backup
+    /// directory).
+    #[arg(value_name = "BACKUP")]
+    pub source: Option<String>,
+    /// Restore the newest backup of the app found at BACKUP (a directory or s3://BUCKET/PREFIX).
+    #[arg(long)]
+    pub latest: bool,
+    /// Restore only when there is no database yet (a new machine or an empty volume); otherwise do
+    /// nothing and exit 0. Needs no confirmation, since nothing is replaced.
+    #[arg(long)]
+    pub if_db_not_exists: bool,
     /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(long, short)]
     pub yes: bool,
@@ -164,6 +183,9 @@ pub struct VerifyArgs {
 /// `list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// Where to look: a directory or s3://BUCKET/PREFIX (default: the backup directory).
+    #[arg(value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub from: Option<String>,
     /// Do not read the files: "verified" then only means a manifest is present and the size matches it.
     #[arg(long)]
     pub fast: bool,
@@ -178,6 +200,9 @@ pub struct PruneArgs {
     /// How many of the newest backups to keep (at least 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keep: u32,
+    /// Where to prune: a directory or s3://BUCKET/PREFIX (default: the backup directory).
+    #[arg(value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub from: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

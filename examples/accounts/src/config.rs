@@ -82,6 +82,24 @@ pub struct Config {
     #[arg(long, env = "SQLITE_VOL_BACKUP_KEEP", value_parser = clap::value_parser!(u32).range(1..))]
     pub backup_keep: Option<u32>,
 
+    /// Also send every scheduled backup here: `s3://bucket/prefix` (S3-compatible storage, configured by the
+    /// AWS_* variables) or a folder on another volume.
+    #[arg(
+        long,
+        env = "SQLITE_VOL_BACKUP_TO",
+        value_name = "DIR|s3://BUCKET/PREFIX"
+    )]
+    pub backup_to: Option<String>,
+
+    /// On a start with no database (new machine, new volume), restore the newest backup from here first:
+    /// `s3://bucket/prefix` or a folder. The log says loudly that it did.
+    #[arg(
+        long,
+        env = "SQLITE_VOL_RESTORE_FROM",
+        value_name = "DIR|s3://BUCKET/PREFIX"
+    )]
+    pub restore_from: Option<String>,
+
     /// How long a login token stays valid: seconds, or a number with s, m, h or d (`15m`, `24h`).
     #[arg(long, env = "TOKEN_TTL", default_value = "24h", value_parser = parse_ttl, value_name = "DURATION")]
     pub token_ttl: Duration,
@@ -108,6 +126,8 @@ impl Default for Config {
             backup_dir: None,
             backup_interval: None,
             backup_keep: None,
+            backup_to: None,
+            restore_from: None,
             token_ttl: Duration::from_secs(24 * 3600),
             hash_concurrency: None,
             shutdown_grace: Duration::from_secs(5),

@@ -45,7 +45,8 @@ mod embedded {
 pub const APP: &str = "accounts";
 
 /// Opens the database through the toolkit: resolves its location (`--db`, else the environment), checks
-/// the volume, creates it if allowed, applies the embedded migrations, and starts scheduled backups if
+/// the volume, restores the newest off-site backup when configured and there is no database yet, creates
+/// it if allowed, applies the embedded migrations, and starts scheduled backups (sent off-site too) if
 /// configured. Every commit is fsynced (`synchronous = FULL`): an acknowledged registration survives a
 /// power loss too.
 ///
@@ -72,6 +73,12 @@ pub fn open_database(config: &Config) -> sqlite_vol::Result<Database> {
     }
     if let Some(dir) = &config.backup_dir {
         b = b.backup_dir(dir);
+    }
+    if let Some(to) = &config.backup_to {
+        b = b.backup_to(to);
+    }
+    if let Some(from) = &config.restore_from {
+        b = b.restore_from(from);
     }
     match config.backup_interval {
         Some(d) if !d.is_zero() => {

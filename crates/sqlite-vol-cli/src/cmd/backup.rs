@@ -1,18 +1,24 @@
-//! `sqlite-vol backup`: one online, checked backup of the live database.
+//! `sqlite-vol backup`: one online, checked backup of the live database, optionally sent to an S3-compatible
+//! bucket (`--to s3://…`) after it is taken and checked locally.
 
 use anyhow::Context;
 use sqlite_vol::backup::Progress;
+use sqlite_vol::offsite::Place;
 use sqlite_vol::BackupOptions;
 
 use super::{Exit, Target};
 use crate::cli::BackupArgs;
 use crate::ui;
 
-/// Takes a backup and prints its path (or JSON).
+/// Takes a backup and prints its path (or JSON); with `--to s3://…` uploads it too.
 pub fn run(t: &Target, a: &BackupArgs) -> anyhow::Result<Exit> {
+    let place = a.to.as_deref().map(Place::parse).transpose()?;
+    let dir = match &place {
+        Some(Place::Dir(d)) => d.clone(),
+        _ => t.backup_dir.clone(),
+    };
     let bar = ui::Bar::new(t.quiet || a.json, "backing up");
     let update = |p: Progress| bar.update(p);
-    let dir = a.to.clone().unwrap_or_else(|| t.backup_dir.clone());
     let opts = BackupOptions {
         dir: dir.clone(),
         keep: a.keep.map(|k| k as usize),
@@ -23,6 +29,23 @@ pub fn run(t: &Target, a: &BackupArgs) -> anyhow::Result<Exit> {
     let m = sqlite_vol::backup::backup(&t.loc.path, &t.app, &opts)
         .with_context(|| format!("backing up {} into {}", t.loc.path.display(), dir.display()))?;
     bar.clear();
+    let (uploaded, pruned) = match place.as_ref().filter(|p| p.is_remote()) {
+        Some(place) => {
+            let url = sqlite_vol::offsite::send(place, &m).with_context(|| {
+                format!(
+                    "the backup {} was taken and checked, but sending it to {} failed",
+                    m.path.display(),
+                    place.describe()
+                )
+            })?;
+            let pruned = match a.keep {
+                Some(k) => sqlite_vol::offsite::prune(place, &t.app, k as usize)?,
+                None => Vec::new(),
+            };
+            (Some(url), pruned)
+        }
+        None => (None, Vec::new()),
+    };
     if a.json {
         ui::json(&serde_json::json!({
             "path": m.path,
@@ -37,9 +60,14 @@ pub fn run(t: &Target, a: &BackupArgs) -> anyhow::Result<Exit> {
             "duration_ms": m.duration_ms,
             "check": m.check,
             "verified": true,
+            "uploaded_to": uploaded,
+            "pruned_remote": pruned,
         }))?;
     } else {
         ui::line(m.path.display())?;
+        if let Some(url) = &uploaded {
+            ui::line(url)?;
+        }
         ui::note(
             t.quiet,
             format_args!(

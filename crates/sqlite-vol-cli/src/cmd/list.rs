@@ -4,49 +4,50 @@
 //! quick_check). With `--fast` the files are not read: it then means a manifest is present and its size
 //! matches.
 
+use std::path::{Path, PathBuf};
+
+use sqlite_vol::offsite::{Place, Stored};
+
 use super::{Exit, Target};
 use crate::cli::ListArgs;
 use crate::ui;
 
 #[derive(serde::Serialize)]
 struct Row {
-    path: std::path::PathBuf,
+    /// A file path, or an s3:// URL.
+    path: String,
     bytes: u64,
     created_at: String,
     age_seconds: i64,
     has_manifest: bool,
     verified: bool,
-    /// `sha256+quick_check` or `manifest-size`.
+    /// `sha256+quick_check`, `manifest-size`, or `remote-manifest-size` (object storage: the manifest is read
+    /// and the object's size compared; the data is checked when it is downloaded to restore).
     checked: &'static str,
     /// Why it did not verify.
     problem: Option<String>,
 }
 
-/// Lists the backups of the target app in its backup directory.
+/// Lists the backups of the target app in its backup directory, another directory, or an S3 bucket.
 pub fn run(t: &Target, a: &ListArgs) -> anyhow::Result<Exit> {
-    let entries = sqlite_vol::backup::list(&t.backup_dir, &t.app)?;
-    let rows: Vec<Row> = entries
+    let place = match &a.from {
+        Some(from) => Place::parse(from)?,
+        None => Place::Dir(t.backup_dir.clone()),
+    };
+    let where_ = place.describe();
+    let listing = sqlite_vol::offsite::list(&place, &t.app)?;
+    let rows: Vec<Row> = listing
+        .backups
         .into_iter()
         .map(|e| {
-            let manifest = sqlite_vol::backup::read_manifest(&e.path);
-            let (checked, problem) = match &manifest {
-                None => ("", Some("no manifest beside it".to_string())),
-                Some(m) if a.fast => (
-                    "manifest-size",
-                    (m.bytes != e.bytes).then(|| {
-                        format!("size {} differs from the manifest's {}", e.bytes, m.bytes)
-                    }),
-                ),
-                Some(_) => (
-                    "sha256+quick_check",
-                    sqlite_vol::verify(&e.path, false, None)
-                        .err()
-                        .map(|err| err.to_string()),
-                ),
+            let (checked, problem) = if place.is_remote() {
+                remote_check(&place, &e)
+            } else {
+                local_check(&PathBuf::from(&e.location), e.bytes, a.fast)
             };
             Row {
-                verified: manifest.is_some() && problem.is_none(),
-                path: e.path,
+                verified: e.has_manifest && problem.is_none(),
+                path: e.location,
                 bytes: e.bytes,
                 created_at: e.created_at,
                 age_seconds: e.age_seconds,
@@ -56,15 +57,21 @@ pub fn run(t: &Target, a: &ListArgs) -> anyhow::Result<Exit> {
             }
         })
         .collect();
+    for name in &listing.incomplete {
+        ui::note(
+            t.quiet,
+            format_args!(
+                "{}: no manifest, so not a backup (an upload that did not finish; `prune` removes it once a newer backup exists)",
+                place.location_of(name)
+            ),
+        );
+    }
     if a.json {
         ui::json(&rows)?;
         return Ok(Exit::Ok);
     }
     if rows.is_empty() {
-        ui::note(
-            t.quiet,
-            format_args!("no backups of {} in {}", t.app, t.backup_dir.display()),
-        );
+        ui::note(t.quiet, format_args!("no backups of {} in {where_}", t.app));
         return Ok(Exit::Ok);
     }
     ui::line(format_args!(
@@ -78,18 +85,46 @@ pub fn run(t: &Target, a: &ListArgs) -> anyhow::Result<Exit> {
             ui::age(r.age_seconds),
             ui::size(r.bytes),
             if r.verified { "yes" } else { "NO" },
-            r.path.display()
+            r.path
         ))?;
     }
     for r in rows.iter().filter(|r| r.problem.is_some()) {
         ui::note(
             t.quiet,
-            format_args!(
-                "{}: {}",
-                r.path.display(),
-                r.problem.as_deref().unwrap_or_default()
-            ),
+            format_args!("{}: {}", r.path, r.problem.as_deref().unwrap_or_default()),
         );
     }
     Ok(Exit::Ok)
+}
+
+/// A local backup: checksum and quick_check, or with `fast` the manifest's size.
+fn local_check(path: &Path, bytes: u64, fast: bool) -> (&'static str, Option<String>) {
+    match sqlite_vol::backup::read_manifest(path) {
+        None => ("", Some("no manifest beside it".to_string())),
+        Some(m) if fast => (
+            "manifest-size",
+            (m.bytes != bytes)
+                .then(|| format!("size {bytes} differs from the manifest's {}", m.bytes)),
+        ),
+        Some(_) => (
+            "sha256+quick_check",
+            sqlite_vol::verify(path, false, None)
+                .err()
+                .map(|err| err.to_string()),
+        ),
+    }
+}
+
+/// A backup in object storage: its manifest is read and the object's size compared with it.
+fn remote_check(place: &Place, e: &Stored) -> (&'static str, Option<String>) {
+    let problem = match sqlite_vol::offsite::manifest(place, &e.name) {
+        Ok(Some(m)) if m.bytes == e.bytes => None,
+        Ok(Some(m)) => Some(format!(
+            "size {} differs from the manifest's {}",
+            e.bytes, m.bytes
+        )),
+        Ok(None) => Some("no manifest".to_string()),
+        Err(err) => Some(err.to_string()),
+    };
+    ("remote-manifest-size", problem)
 }

@@ -1,5 +1,7 @@
-//! `sqlite-vol prune --keep N`: delete all but the newest N backups (files outside the naming scheme are
-//! never touched).
+//! `sqlite-vol prune --keep N [DIR|s3://…]`: delete all but the newest N backups (files outside the naming
+//! scheme are never touched; in a bucket, uploads that never finished are removed too).
+
+use sqlite_vol::offsite::Place;
 
 use super::{Exit, Target};
 use crate::cli::PruneArgs;
@@ -7,20 +9,24 @@ use crate::ui;
 
 /// Prunes the target app's backups and prints what was deleted.
 pub fn run(t: &Target, a: &PruneArgs) -> anyhow::Result<Exit> {
-    let deleted = sqlite_vol::backup::prune(&t.backup_dir, &t.app, a.keep as usize, None)?;
+    let place = match &a.from {
+        Some(from) => Place::parse(from)?,
+        None => Place::Dir(t.backup_dir.clone()),
+    };
+    let deleted = sqlite_vol::offsite::prune(&place, &t.app, a.keep as usize)?;
     if a.json {
         ui::json(&serde_json::json!({ "kept": a.keep, "deleted": deleted }))?;
         return Ok(Exit::Ok);
     }
     for p in &deleted {
-        ui::line(p.display())?;
+        ui::line(p)?;
     }
     ui::note(
         t.quiet,
         format_args!(
             "deleted {} backup(s) from {}, kept the newest {}",
             deleted.len(),
-            t.backup_dir.display(),
+            place.describe(),
             a.keep
         ),
     );

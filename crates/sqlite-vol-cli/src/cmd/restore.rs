@@ -1,31 +1,100 @@
-//! `sqlite-vol restore FILE`: bring the live database back to a backup, after confirmation.
+//! `sqlite-vol restore BACKUP`: bring the live database back to a backup, after confirmation.
 //!
-//! On a terminal the backup is verified and described first, then the user is asked; without a terminal
-//! `--yes` is required, so a script never restores by accident.
+//! BACKUP is a file or `s3://bucket/prefix/NAME.db`; with `--latest`, a directory or `s3://bucket/prefix` to
+//! take the newest from. Object-storage backups are downloaded into the backup directory and checked against
+//! their manifest first. On a terminal the backup is verified and described first, then the user is asked;
+//! without a terminal `--yes` is required, so a script never restores by accident. `--if-db-not-exists`
+//! (restore on a first start) replaces nothing, so it asks nothing: when a database is there it does
+//! nothing, and when no backup exists it says so; both exit 0.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use sqlite_vol::backup::Progress;
-use sqlite_vol::{Migrations, RestoreOptions};
+use sqlite_vol::offsite::{FirstStart, Place};
+use sqlite_vol::{Migrations, RestoreOptions, Restored};
 
 use super::{Exit, Refused, Target};
 use crate::cli::RestoreArgs;
 use crate::ui;
 
-/// Restores `a.file` into the target database.
+/// Where the backup comes from: a place, and a name in it (`None`: the newest).
+struct Source {
+    place: Place,
+    name: Option<String>,
+}
+
+impl Source {
+    fn describe(&self) -> String {
+        match &self.name {
+            Some(n) => self.place.location_of(n),
+            None => format!("the newest backup in {}", self.place.describe()),
+        }
+    }
+}
+
+fn source(a: &RestoreArgs, t: &Target) -> anyhow::Result<Source> {
+    if a.latest {
+        let from = a
+            .source
+            .clone()
+            .or_else(|| sqlite_vol::settings::env_str(sqlite_vol::settings::RESTORE_FROM));
+        let place = match from {
+            Some(f) => Place::parse(&f)?,
+            None => Place::Dir(t.backup_dir.clone()),
+        };
+        return Ok(Source { place, name: None });
+    }
+    let Some(given) = a.source.as_deref() else {
+        bail!(
+            "nothing to restore from: give a backup file (see `sqlite-vol list`), s3://BUCKET/PREFIX/NAME.db,              or --latest [DIR|s3://BUCKET/PREFIX] for the newest backup"
+        );
+    };
+    if let Some((parent, name)) = given
+        .strip_prefix("s3://")
+        .and_then(|rest| rest.trim_end_matches('/').rsplit_once('/'))
+    {
+        return Ok(Source {
+            place: Place::parse(&format!("s3://{parent}"))?,
+            name: Some(name.to_string()),
+        });
+    }
+    if given.starts_with("s3://") {
+        bail!(
+            "{given} names a bucket, not a backup: give s3://BUCKET/PREFIX/NAME.db (see `sqlite-vol list              {given}`), or add --latest"
+        );
+    }
+    let file = PathBuf::from(given);
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = file
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok(Source {
+        place: Place::Dir(dir),
+        name: Some(name),
+    })
+}
+
+/// Restores the chosen backup into the target database.
 pub fn run(t: &Target, a: &RestoreArgs) -> anyhow::Result<Exit> {
     let db = &t.loc.path;
-    if !a.yes {
-        if !std::io::stdin().is_terminal() {
-            bail!(
-                "refusing to restore {} into {} without confirmation: stdin is not a terminal. Pass --yes \
-                 to replace the database (a safety backup is taken first unless --no-safety-backup)",
-                a.file.display(),
-                db.display()
-            );
-        }
-        confirm(t, a)?;
+    let src = source(a, t)?;
+    if a.if_db_not_exists && sqlite_vol::location::has_content(db) {
+        return exists(t, a);
+    }
+    if !a.yes && !a.if_db_not_exists && !std::io::stdin().is_terminal() {
+        bail!(
+            "refusing to restore {} into {} without confirmation: stdin is not a terminal. Pass --yes \
+             to replace the database (a safety backup is taken first unless --no-safety-backup)",
+            src.describe(),
+            db.display()
+        );
     }
     let known_schema = match &a.migrations {
         Some(dir) => Migrations::from_dir(dir)?.latest(),
@@ -42,16 +111,102 @@ pub fn run(t: &Target, a: &RestoreArgs) -> anyhow::Result<Exit> {
         wait: super::wait(a.wait),
         progress: bar.active().then_some(&update as &dyn Fn(Progress)),
     };
-    let r = sqlite_vol::restore::restore(&a.file, db, &t.app, &opts)
+    let (from, r) = if a.if_db_not_exists {
+        let outcome = sqlite_vol::offsite::restore_if_missing(
+            &src.place,
+            src.name.as_deref(),
+            db,
+            &t.app,
+            &opts,
+        )
         .map_err(|e| t.app_hint(e.into()))?;
+        match outcome {
+            FirstStart::Exists => return exists(t, a),
+            FirstStart::NoBackup => {
+                bar.clear();
+                return nothing(t, a, &src);
+            }
+            FirstStart::Restored(from, r) => (from, r),
+        }
+    } else {
+        let file = match &src.name {
+            Some(n) => sqlite_vol::offsite::fetch(&src.place, n, &t.backup_dir)?,
+            None => sqlite_vol::offsite::fetch_latest(&src.place, &t.app, &t.backup_dir)?
+                .with_context(|| {
+                    format!(
+                        "no backup of {} in {}: nothing to restore (see `sqlite-vol list {}`)",
+                        t.app,
+                        src.place.describe(),
+                        src.place.describe()
+                    )
+                })?,
+        };
+        if !a.yes {
+            confirm(t, a, &file)?;
+        }
+        let r = sqlite_vol::restore::restore(&file, db, &t.app, &opts)
+            .map_err(|e| t.app_hint(e.into()))?;
+        let from = match &src.name {
+            Some(n) if src.place.is_remote() => src.place.location_of(n),
+            _ if src.place.is_remote() => src.place.location_of(
+                &file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            ),
+            _ => file.display().to_string(),
+        };
+        (from, r)
+    };
     bar.clear();
+    report(t, a, &from, &r)
+}
+
+fn exists(t: &Target, a: &RestoreArgs) -> anyhow::Result<Exit> {
     if a.json {
-        ui::json(&r)?;
+        ui::json(&serde_json::json!({
+            "restored": false,
+            "reason": "database exists",
+            "into": t.loc.path,
+        }))?;
+    } else {
+        ui::line(format_args!(
+            "{} already holds a database: nothing restored (--if-db-not-exists)",
+            t.loc.path.display()
+        ))?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn nothing(t: &Target, a: &RestoreArgs, src: &Source) -> anyhow::Result<Exit> {
+    if a.json {
+        ui::json(&serde_json::json!({
+            "restored": false,
+            "reason": "no backup",
+            "from": src.place.describe(),
+            "into": t.loc.path,
+        }))?;
+    } else {
+        ui::line(format_args!(
+            "no backup of {} in {}: nothing restored; the service will start with a new, empty database",
+            t.app,
+            src.place.describe()
+        ))?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn report(t: &Target, a: &RestoreArgs, from: &str, r: &Restored) -> anyhow::Result<Exit> {
+    if a.json {
+        let mut v = serde_json::to_value(r)?;
+        v["restored"] = true.into();
+        v["from"] = from.into();
+        ui::json(&v)?;
     } else {
         ui::line(format_args!(
             "restored {} from {} ({} pages, schema {}) in {} ms",
             r.into.display(),
-            r.from.display(),
+            from,
             r.page_count,
             r.schema_version
                 .map_or_else(|| "none".to_string(), |v| v.to_string()),
@@ -70,11 +225,11 @@ pub fn run(t: &Target, a: &RestoreArgs) -> anyhow::Result<Exit> {
 }
 
 /// Verifies and describes the backup, then asks on the terminal; anything but "y"/"yes" declines.
-fn confirm(t: &Target, a: &RestoreArgs) -> anyhow::Result<()> {
+fn confirm(t: &Target, a: &RestoreArgs, file: &Path) -> anyhow::Result<()> {
     let bar = ui::Bar::new(t.quiet, "verifying");
     let update = |p: Progress| bar.update(p);
     let v = sqlite_vol::verify(
-        &a.file,
+        file,
         a.full_check,
         bar.active().then_some(&update as &dyn Fn(Progress)),
     )?;
