@@ -342,3 +342,124 @@ fn backup_under_a_held_lock_works_and_refuses_another_databases_lock() -> TestRe
     assert!(sqlite_vol::backup::backup_under(&other, &live, "it", &opts).is_err());
     Ok(())
 }
+
+/// Opens `dir` for app `it`, restoring from `from` when there is no database.
+fn open_restoring(dir: &Path, from: &Path) -> sqlite_vol::Result<sqlite_vol::Database> {
+    sqlite_vol::Database::builder("it")
+        .path(dir)
+        .migrations(crate::common::migrations("migrations_ok"))
+        .no_backup_schedule_from_env()
+        .restore_from(from.display().to_string())
+        .open()
+}
+
+#[test]
+fn instances_starting_together_on_an_empty_volume_restore_the_newest_backup_once() -> TestResult {
+    let tmp = Tmp::new();
+    let old = tmp.path().join("old");
+    let offsite = tmp.path().join("offsite");
+    let db = open(&old, "migrations_ok")?;
+    add_user(&db, "first@example.com")?;
+    db.backup_to(
+        &sqlite_vol::offsite::Place::parse(&offsite.display().to_string())?,
+        Some(5),
+    )?;
+    add_user(&db, "second@example.com")?;
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // a later name
+    let (_, sent) = db.backup_to(
+        &sqlite_vol::offsite::Place::parse(&offsite.display().to_string())?,
+        Some(5),
+    )?;
+    add_user(&db, "after-the-last-backup@example.com")?;
+    assert_eq!(sqlite_vol::backup::list(&offsite, "it")?.len(), 2);
+
+    let new = tmp.path().join("new");
+    let opened: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| open_restoring(&new, &offsite).map(|d| d.created())))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    for o in &opened {
+        assert_eq!(
+            o.as_ref().ok(),
+            Some(&false),
+            "each open succeeds on the restored database: {o:?}"
+        );
+    }
+    let restored = new.join("it.db");
+    assert_eq!(
+        users(&restored)?,
+        ["first@example.com", "second@example.com"],
+        "the newest: {sent}"
+    );
+    // A second restore would have taken a safety backup of the first one's result.
+    assert!(
+        sqlite_vol::backup::list(&new.join("backups"), "it")?.is_empty(),
+        "restored once"
+    );
+
+    // Later starts never restore over the database, whatever the backup place holds.
+    let d = open_restoring(&new, &offsite)?;
+    add_user(&d, "third@example.com")?;
+    d.close()?;
+    let d = open_restoring(&new, &offsite)?;
+    assert_eq!(users(&restored)?.len(), 3);
+    d.close()?;
+    Ok(())
+}
+
+#[test]
+fn an_empty_backup_place_creates_a_new_database_unless_one_is_expected() -> TestResult {
+    let tmp = Tmp::new();
+    let offsite = tmp.path().join("nothing-here");
+    let strict = sqlite_vol::Database::builder("it")
+        .path(tmp.path().join("a"))
+        .no_backup_schedule_from_env()
+        .restore_from(offsite.display().to_string())
+        .expect_existing(true)
+        .open();
+    assert!(matches!(strict, Err(Error::Missing { .. })), "{strict:?}");
+    assert!(!sqlite_vol::location::has_content(
+        &tmp.path().join("a/it.db")
+    ));
+    let db = open_restoring(&tmp.path().join("b"), &offsite)?;
+    assert!(db.created());
+    Ok(())
+}
+
+#[test]
+fn restore_on_first_start_refuses_another_apps_backup_and_creates_nothing() -> TestResult {
+    let tmp = Tmp::new();
+    let offsite = tmp.path().join("offsite");
+    let other = sqlite_vol::Database::builder("other")
+        .path(tmp.path().join("other"))
+        .no_backup_schedule_from_env()
+        .open()?;
+    other.backup_to(
+        &sqlite_vol::offsite::Place::parse(&offsite.display().to_string())?,
+        None,
+    )?;
+    // Named like ours, so that the listing picks it: the identity check must still refuse it.
+    let theirs = sqlite_vol::backup::list(&offsite, "other")?;
+    let from = &theirs[0].path;
+    let name = from
+        .file_name()
+        .ok_or("name")?
+        .to_string_lossy()
+        .replace("other-", "it-");
+    std::fs::copy(from, offsite.join(&name))?;
+    std::fs::copy(
+        sqlite_vol::backup::manifest_path(from),
+        offsite.join(format!("{name}.json")),
+    )?;
+    let r = open_restoring(&tmp.path().join("new"), &offsite);
+    assert!(matches!(r, Err(Error::WrongApplication { .. })), "{r:?}");
+    assert!(!sqlite_vol::location::has_content(
+        &tmp.path().join("new/it.db")
+    ));
+    Ok(())
+}
