@@ -453,3 +453,75 @@ fn a_service_on_a_new_empty_volume_starts_from_its_newest_off_site_backup() -> T
     assert_eq!(svc.terminate().code(), Some(0));
     Ok(())
 }
+
+#[test]
+fn killed_uploads_never_list_as_backups_and_every_listed_one_restores() -> TestResult {
+    let moto = Moto::start();
+    moto.create_bucket("killed");
+    let tmp = tempfile::tempdir()?;
+    let db = make_db(tmp.path(), 60_000); // ≈ 62 MiB: 8 parts, long enough to be killed in the middle
+    let mut rng =
+        sqlite_vol_tests::support::Rng::new(sqlite_vol_tests::support::Rng::seed_from_os());
+    let mut killed_mid_upload = 0;
+    for _ in 0..6 {
+        let mut child = Command::new(bin("sqlite-vol"))
+            .arg("--db")
+            .arg(&db)
+            .args(["--app", APP, "-q", "backup", "--to", "s3://killed/k"])
+            .envs(moto.env())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        std::thread::sleep(Duration::from_millis(150 + rng.below(1200)));
+        if child.try_wait()?.is_none() {
+            // Only count kills that landed after the local copy, while objects were being written.
+            if moto.keys("killed", "k/").iter().any(|k| k.ends_with(".db"))
+                || std::fs::read_dir(tmp.path().join("backups"))?.count() > 0
+            {
+                killed_mid_upload += 1;
+            }
+            child.kill()?;
+        }
+        child.wait()?;
+    }
+    let out = sv(&moto, &db, &["list", "s3://killed/k", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = json(&out);
+    let listed = listed.as_array().ok_or("list")?;
+    for row in listed {
+        let url = row["path"].as_str().ok_or("path")?;
+        let fresh = tempfile::tempdir()?;
+        let out = sv(
+            &moto,
+            &fresh.path().join("ledger.db"),
+            &["restore", url, "--yes", "--json"],
+        );
+        assert!(
+            out.status.success(),
+            "listed {url} must restore: {}",
+            text(&out)
+        );
+    }
+    let data_objects = moto
+        .keys("killed", "k/")
+        .iter()
+        .filter(|k| k.ends_with(".db"))
+        .count();
+    let open_uploads = Command::new("curl")
+        .args(["-s", "--max-time", "30"])
+        .arg(format!("{}/killed?uploads", moto.endpoint))
+        .output()?;
+    let open_uploads = String::from_utf8_lossy(&open_uploads.stdout)
+        .matches("<UploadId>")
+        .count();
+    eprintln!(
+        "{} listed, {data_objects} data objects, {open_uploads} multipart uploads left open by a kill, \
+         {killed_mid_upload} kills while a backup ran",
+        listed.len()
+    );
+    assert!(
+        killed_mid_upload > 0,
+        "no kill landed during a backup; the test proved nothing"
+    );
+    Ok(())
+}
