@@ -525,3 +525,43 @@ fn killed_uploads_never_list_as_backups_and_every_listed_one_restores() -> TestR
     );
     Ok(())
 }
+
+#[test]
+fn doctor_reports_the_off_site_place_empty_current_or_unreachable() -> TestResult {
+    let moto = Moto::start();
+    moto.create_bucket("doctor");
+    let tmp = tempfile::tempdir()?;
+    let db = make_db(tmp.path(), 10);
+    let doctor = |to: &str| -> Result<(Option<i32>, Value), Box<dyn std::error::Error>> {
+        let out = Command::new(bin("sqlite-vol"))
+            .arg("--db")
+            .arg(&db)
+            .args(["--app", APP, "doctor", "--json"])
+            .envs(moto.env())
+            .env("SQLITE_VOL_BACKUP_TO", to)
+            .output()?;
+        let v = json(&out);
+        let c = v["checks"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["name"] == "off-site"))
+            .cloned()
+            .ok_or("no off-site check")?;
+        Ok((out.status.code(), c))
+    };
+    let (_, c) = doctor("s3://doctor/d")?;
+    assert_eq!(c["status"], "warn", "{c}");
+    let out = sv(&moto, &db, &["backup", "--to", "s3://doctor/d"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (_, c) = doctor("s3://doctor/d")?;
+    assert_eq!(c["status"], "pass", "{c}");
+    assert!(
+        c["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("s3://doctor/d/ledger-"),
+        "{c}"
+    );
+    let (code, c) = doctor("s3://no-such-bucket/d")?;
+    assert_eq!((code, c["status"].as_str()), (Some(1), Some("fail")), "{c}");
+    Ok(())
+}

@@ -448,12 +448,17 @@ fn remote_error(action: &'static str, url: &str, e: &StoreError) -> Error {
     }
     let detail: String = detail.split_whitespace().collect::<Vec<_>>().join(" ");
     let has = |needles: &[&str]| needles.iter().any(|n| detail.contains(n));
-    let fix = if matches!(e, StoreError::NotFound { .. }) || has(&["NoSuchKey"]) {
+    let fix = if has(&["169.254.169.254", "169.254.170.2"]) {
+        "no credentials were found, so the instance-role lookup was tried and failed: set AWS_ACCESS_KEY_ID and \
+         AWS_SECRET_ACCESS_KEY (or run where an instance or task role provides them)"
+    } else if matches!(e, StoreError::NotFound { .. }) || has(&["NoSuchKey"]) {
         "check the name and prefix: `sqlite-vol list s3://bucket/prefix` shows what is there"
     } else if has(&["NoSuchBucket"]) {
         "create the bucket, or correct its name in the s3:// URL"
     } else if has(&[
         "InvalidAccessKeyId",
+        "Missing AccessKeyId",
+        "Missing SecretAccessKey",
         "SignatureDoesNotMatch",
         "AccessDenied",
         "403",

@@ -123,6 +123,7 @@ fn checks(t: &Target) -> Vec<Check> {
     out.push(wal_safety(&status));
     out.push(lock(&status));
     out.push(backups(t, &status));
+    out.push(offsite(t, &status));
     out.push(identity(t, &status));
     out
 }
@@ -354,6 +355,59 @@ fn backups(t: &Target, s: &Status) -> Check {
                 b.path.display()
             ),
         ),
+    }
+}
+
+/// Off-site backups (`SQLITE_VOL_BACKUP_TO`, else `SQLITE_VOL_RESTORE_FROM`): reachable, and how old the newest is.
+fn offsite(t: &Target, s: &Status) -> Check {
+    let var = [settings::BACKUP_TO, settings::RESTORE_FROM]
+        .into_iter()
+        .find_map(|v| settings::env_str(v).map(|l| (v, l)));
+    let Some((var, location)) = var else {
+        return check(
+            "off-site",
+            Verdict::Skip,
+            "SQLITE_VOL_BACKUP_TO is not set: backups stay on this machine",
+        )
+        .fix("set SQLITE_VOL_BACKUP_TO=s3://bucket/prefix (with AWS_* credentials) so scheduled backups survive the machine");
+    };
+    let listing = sqlite_vol::offsite::Place::parse(&location)
+        .and_then(|p| sqlite_vol::offsite::list(&p, &t.app));
+    let upload = format!("run `sqlite-vol backup --to {location}`, and keep SQLITE_VOL_BACKUP_INTERVAL set in the service");
+    match listing {
+        Err(e) => check("off-site", Verdict::Fail, format!("{var}: {e}")),
+        Ok(l) => match l.backups.first() {
+            None if !s.exists => check(
+                "off-site",
+                Verdict::Skip,
+                format!(
+                    "no backup of {} in {location} yet, and no database to back up",
+                    t.app
+                ),
+            ),
+            None => check(
+                "off-site",
+                Verdict::Warn,
+                format!("{location} is reachable but holds no backup of {}", t.app),
+            )
+            .fix(upload),
+            Some(b) if b.age_seconds > BACKUP_AGE_MAX => check(
+                "off-site",
+                Verdict::Warn,
+                format!("newest is {} old: {}", ui::age(b.age_seconds), b.location),
+            )
+            .fix(upload),
+            Some(b) => check(
+                "off-site",
+                Verdict::Pass,
+                format!(
+                    "newest is {} old: {} ({} there)",
+                    ui::age(b.age_seconds),
+                    b.location,
+                    l.backups.len()
+                ),
+            ),
+        },
     }
 }
 
