@@ -127,6 +127,11 @@ fn a_backup_sent_to_s3_comes_back_into_an_empty_volume_with_every_row() -> TestR
     assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
     assert_eq!(rows[0]["verified"], true, "{rows}");
     assert_eq!(rows[0]["bytes"], b["bytes"]);
+    let url = format!("s3://offsite/prod/ledger/{name}");
+    let out = sv(&moto, &db, &["verify", &url, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(json(&out)["path"], url.as_str());
+    assert_eq!(json(&out)["sha256"], b["sha256"]);
 
     // A new machine: an empty volume, nothing but the bucket.
     let fresh = tempfile::tempdir()?;
@@ -277,6 +282,13 @@ fn a_tampered_s3_backup_is_refused_and_nothing_is_left_behind() -> TestResult {
     assert_eq!(out.status.code(), Some(1), "a refusal: {}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("do not match its manifest"), "{err}");
+    let out = sv(&moto, &target, &["verify", &url]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "verify refuses it too: {}",
+        text(&out)
+    );
     assert!(
         !sqlite_vol::location::has_content(&target),
         "no database was made"

@@ -170,7 +170,7 @@ pub struct RestoreArgs {
 /// `verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The backup file.
+    /// The backup file, or s3://BUCKET/PREFIX/NAME.db (downloaded to a temporary folder first).
     pub file: PathBuf,
     /// Run a full integrity_check instead of quick_check.
     #[arg(long)]

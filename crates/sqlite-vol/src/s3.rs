@@ -435,6 +435,25 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
+/// Replaces an S3 XML error body with its `Code: Message`, which is all a person needs of it.
+fn shorten_xml(detail: &str) -> String {
+    let Some(start) = detail.find("<?xml") else {
+        return detail.to_string();
+    };
+    let tag = |t: &str| {
+        let open = format!("<{t}>");
+        let from = detail[start..].find(&open)? + start + open.len();
+        let len = detail[from..].find(&format!("</{t}>"))?;
+        Some(detail[from..from + len].to_string())
+    };
+    let summary = match (tag("Code"), tag("Message")) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c,
+        _ => return detail.to_string(),
+    };
+    format!("{}{summary}", &detail[..start])
+}
+
 /// An [`Error::Remote`] whose fix follows from what the store said.
 fn remote_error(action: &'static str, url: &str, e: &StoreError) -> Error {
     let mut detail = e.to_string();
@@ -446,7 +465,7 @@ fn remote_error(action: &'static str, url: &str, e: &StoreError) -> Error {
         }
         source = s.source();
     }
-    let detail: String = detail.split_whitespace().collect::<Vec<_>>().join(" ");
+    let detail = shorten_xml(&detail.split_whitespace().collect::<Vec<_>>().join(" "));
     let has = |needles: &[&str]| needles.iter().any(|n| detail.contains(n));
     let fix = if has(&["169.254.169.254", "169.254.170.2"]) {
         "no credentials were found, so the instance-role lookup was tried and failed: set AWS_ACCESS_KEY_ID and \
@@ -470,7 +489,7 @@ fn remote_error(action: &'static str, url: &str, e: &StoreError) -> Error {
     } else {
         "check the endpoint (AWS_ENDPOINT_URL), the region (AWS_REGION) and the credentials (AWS_ACCESS_KEY_ID)"
     };
-    let mut detail = detail;
+    let mut detail = detail.trim_end_matches('.').to_string();
     if detail.len() > 600 {
         let cut = (0..=600)
             .rev()

@@ -1,4 +1,5 @@
-//! `sqlite-vol verify FILE`: prove a backup file is good, and say whose and which schema it is.
+//! `sqlite-vol verify FILE|s3://…/NAME.db`: prove a backup file is good, and say whose and which schema it is.
+//! An object-storage backup is downloaded into a temporary folder first (its hash checked against its manifest).
 
 use sqlite_vol::backup::Progress;
 
@@ -12,12 +13,39 @@ pub fn run(opts: &DbOpts, a: &VerifyArgs) -> anyhow::Result<Exit> {
     let app = opts.target().ok().map(|t| t.app);
     let bar = ui::Bar::new(opts.quiet || a.json, "verifying");
     let update = |p: Progress| bar.update(p);
-    let v = sqlite_vol::verify(
-        &a.file,
+    // An object-storage backup is downloaded (and checked against its manifest) into a folder that is
+    // removed afterwards; then verified like a local file, and reported under its URL.
+    let remote = a
+        .file
+        .to_str()
+        .filter(|f| f.starts_with("s3://"))
+        .map(str::to_string);
+    let staging = tempfile::tempdir()?;
+    let file = match &remote {
+        Some(url) => {
+            let (place, name) = url
+                .trim_end_matches('/')
+                .rsplit_once('/')
+                .filter(|(p, _)| p.len() > "s3://".len())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{url} names a bucket, not a backup: give s3://BUCKET/PREFIX/NAME.db"
+                    )
+                })?;
+            let place = sqlite_vol::offsite::Place::parse(place)?;
+            sqlite_vol::offsite::fetch(&place, name, staging.path())?
+        }
+        None => a.file.clone(),
+    };
+    let mut v = sqlite_vol::verify(
+        &file,
         a.full,
         bar.active().then_some(&update as &dyn Fn(Progress)),
     )?;
     bar.clear();
+    if let Some(url) = &remote {
+        v.path = url.into();
+    }
     let matches = app
         .as_deref()
         .map(|app| sqlite_vol::identity::application_id(app) == v.application_id);
