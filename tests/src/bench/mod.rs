@@ -8,6 +8,7 @@ use std::time::Duration;
 mod backup;
 mod commits;
 mod data;
+mod offsite;
 mod service;
 
 /// How big a run is.
@@ -29,7 +30,7 @@ impl Config {
     /// # Errors
     /// A usage text.
     pub fn from_args(args: &[String]) -> Result<Config, String> {
-        let usage = "usage: bench [--size 1G] [--runs 3] [--dir DIR] [--only idle,online,restore,startup,commits,service]";
+        let usage = "usage: bench [--size 1G] [--runs 3] [--dir DIR] [--only idle,online,restore,startup,commits,service,offsite]";
         let mut c = Config {
             size: 1 << 30,
             runs: 3,
@@ -236,6 +237,9 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     }
     if cfg.wants("service") {
         service::throughput(cfg, &mut r)?;
+    }
+    if cfg.wants("offsite") {
+        offsite::run(cfg, &ds, &mut r)?;
     }
     let md = r.markdown();
     println!("{md}");
