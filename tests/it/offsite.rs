@@ -577,3 +577,77 @@ fn doctor_reports_the_off_site_place_empty_current_or_unreachable() -> TestResul
     assert_eq!((code, c["status"].as_str()), (Some(1), Some("fail")), "{c}");
     Ok(())
 }
+
+#[test]
+fn a_restore_killed_part_way_into_an_empty_volume_leaves_no_database_or_a_whole_one() -> TestResult
+{
+    let tmp = tempfile::tempdir()?;
+    let db = make_db(tmp.path(), 60_000);
+    let want = digest(&db);
+    let backups = tmp.path().join("backups");
+    let out = Command::new(bin("sqlite-vol"))
+        .arg("--db")
+        .arg(&db)
+        .args(["--app", APP, "-q", "backup"])
+        .output()?;
+    assert!(out.status.success(), "{}", text(&out));
+    let mut rng =
+        sqlite_vol_tests::support::Rng::new(sqlite_vol_tests::support::Rng::seed_from_os());
+    let fresh = tempfile::tempdir()?;
+    let target = fresh.path().join("ledger.db");
+    let restore = || {
+        let mut c = Command::new(bin("sqlite-vol"));
+        c.arg("--db")
+            .arg(&target)
+            .args([
+                "--app",
+                APP,
+                "-q",
+                "restore",
+                "--if-db-not-exists",
+                "--latest",
+            ])
+            .arg(&backups)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c
+    };
+    // One whole restore tells how long one takes here, so the kills below land across all of it.
+    let t = Instant::now();
+    assert!(restore().status()?.success());
+    let whole = t.elapsed().as_millis() as u64;
+    let mut mid_copy = 0;
+    for _ in 0..8 {
+        if sqlite_vol::location::has_content(&target) {
+            std::fs::remove_file(&target)?;
+        }
+        let mut child = restore().spawn()?;
+        std::thread::sleep(Duration::from_millis(whole / 5 + rng.below(whole)));
+        let hidden = fresh.path().join(".ledger.db.restoring");
+        if child.try_wait()?.is_none() && hidden.exists() {
+            mid_copy += 1;
+        }
+        child.kill()?;
+        child.wait()?;
+        if sqlite_vol::location::has_content(&target) {
+            assert_eq!(digest(&target), want, "a database that is there is whole");
+        }
+    }
+    // The next first start finishes the job.
+    let out = restore().output()?;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(digest(&target), want);
+    assert_eq!(sqlite3_integrity(&target), "ok");
+    let left: Vec<_> = std::fs::read_dir(fresh.path())?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("restoring"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    eprintln!("{mid_copy} kills landed while the copy was being written");
+    assert!(
+        mid_copy > 0,
+        "no kill landed mid-copy; the test proved nothing"
+    );
+    Ok(())
+}

@@ -517,7 +517,7 @@ fn full_disk_as_no_space(e: Error, dir: &Path) -> Error {
 }
 
 /// Removes a file and the `-journal`, `-wal` and `-shm` SQLite may have left beside it.
-fn remove_with_sidecars(p: &Path) {
+pub(crate) fn remove_with_sidecars(p: &Path) {
     let _ = fs::remove_file(p);
     for s in crate::location::SIDECARS {
         let _ = fs::remove_file(crate::location::sidecar(p, s));

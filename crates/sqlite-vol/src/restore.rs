@@ -7,14 +7,18 @@
 //! live file: it works when the data folder is itself a mount point (no rename across devices), other
 //! processes see the restored data at their next transaction, and a crash part-way leaves the old database
 //! whole. A restore into an empty volume creates the database, after removing any `-wal`/`-shm`/`-journal`
-//! left without their database, so no stale file survives.
+//! left without their database, so no stale file survives; it is written under a hidden name beside the
+//! database and renamed into place when whole, so a kill part-way leaves no database rather than half of
+//! one (which the next start would take for a database and a restore-on-first-start would not replace).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use crate::backup::{backup_locked, copy_pages, run_check, BackupOptions, Progress};
+use crate::backup::{
+    backup_locked, copy_pages, remove_with_sidecars, run_check, BackupOptions, Progress,
+};
 use crate::lock::{MaintenanceLock, Wait};
 use crate::{identity, Error, Result};
 
@@ -172,13 +176,69 @@ fn apply(
     } else {
         None
     };
-    if created {
+    // Into a new database, the copy is made under a hidden name beside it and renamed into place when it
+    // is whole, so a kill part-way never leaves a half-restored file (with a hot journal) that the next
+    // start would take for a database. Into an existing one, it is one write transaction on the live file.
+    let target = if created {
         crate::open::remove_orphans(db)?;
+        let name = db
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.restoring"));
+        remove_with_sidecars(&tmp);
+        tmp
+    } else {
+        db.to_path_buf()
+    };
+    let copied = copy_into(verified, file, &target, db, created, opts);
+    let (page_count, schema_version) = match copied {
+        Ok(c) => c,
+        Err(e) => {
+            if created {
+                remove_with_sidecars(&target);
+            }
+            return Err(e);
+        }
+    };
+    if created {
+        let place = || -> std::io::Result<()> {
+            std::fs::File::open(&target)?.sync_all()?;
+            std::fs::rename(&target, db)
+        };
+        if let Err(e) = place() {
+            remove_with_sidecars(&target);
+            return Err(Error::io("placing the restored database at", db, e));
+        }
     }
+    crate::backup::sync_dir(dir)?;
+    let restored = Restored {
+        from: file.to_path_buf(),
+        into: db.to_path_buf(),
+        safety_backup,
+        created,
+        page_count,
+        schema_version,
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    tracing::warn!(from = %file.display(), into = %db.display(), safety_backup = ?restored.safety_backup,
+        "database restored from backup");
+    Ok(restored)
+}
 
+/// Copies the backup's pages into `target` (the live database, or a new file that becomes it), checks the
+/// result and closes it; returns (page count, schema version).
+fn copy_into(
+    verified: &crate::verify::Verified,
+    file: &Path,
+    target: &Path,
+    db: &Path,
+    created: bool,
+    opts: &RestoreOptions<'_>,
+) -> Result<(u64, Option<i64>)> {
     let src = crate::verify::open_immutable(file)?;
     let mut live =
-        Connection::open(db).map_err(|e| Error::sqlite(db, "opening the live database", e))?;
+        Connection::open(target).map_err(|e| Error::sqlite(db, "opening the live database", e))?;
     let live_err = |e| Error::sqlite(db, "restoring", e);
     live.busy_timeout(Duration::from_secs(10))
         .map_err(live_err)?;
@@ -218,19 +278,7 @@ fn apply(
     let page_count: u64 = crate::backup::pragma_u64(&live, "page_count").map_err(live_err)?;
     let schema_version = crate::migrate::schema_version(&live, db)?;
     live.close().map_err(|(_, e)| live_err(e))?;
-    crate::backup::sync_dir(dir)?;
-    let restored = Restored {
-        from: file.to_path_buf(),
-        into: db.to_path_buf(),
-        safety_backup,
-        created,
-        page_count,
-        schema_version,
-        duration_ms: started.elapsed().as_millis() as u64,
-    };
-    tracing::warn!(from = %file.display(), into = %db.display(), safety_backup = ?restored.safety_backup,
-        "database restored from backup");
-    Ok(restored)
+    Ok((page_count, schema_version))
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
