@@ -398,14 +398,6 @@ pub fn restore(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String
             "ratio to cp + fsync",
         );
     }
-    r.line(
-        "restore",
-        "litestream restore",
-        0.0,
-        "MB/s",
-        None,
-        "not run here: needs a replica; shared/notes measured 0.48× cp + sync",
-    );
     r.target("restore ÷ cp + fsync", mbps[0] / mbps[1], 0.6, false);
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
