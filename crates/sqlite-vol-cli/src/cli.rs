@@ -107,12 +107,8 @@ pub struct BackupArgs {
     /// Where the backup goes: a directory (instead of --backup-dir), or s3://BUCKET/PREFIX to upload it
     /// to S3-compatible storage after it is taken and checked in the backup directory. S3 is configured
     /// from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and, for stores other than AWS,
-    /// AWS_ENDPOINT_URL.
-    #[arg(
-        long,
-        env = "SQLITE_VOL_BACKUP_TO",
-        value_name = "DIR|s3://BUCKET/PREFIX"
-    )]
+    /// AWS_ENDPOINT_URL. Without --to, SQLITE_VOL_BACKUP_TO (as set for the service) also gets a copy.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
     pub to: Option<String>,
     /// Afterwards keep only the newest N backups, in the backup directory and at --to (the new one always
     /// stays).

@@ -12,10 +12,19 @@ use crate::ui;
 
 /// Takes a backup and prints its path (or JSON); with `--to s3://…` uploads it too.
 pub fn run(t: &Target, a: &BackupArgs) -> anyhow::Result<Exit> {
-    let place = a.to.as_deref().map(Place::parse).transpose()?;
-    let dir = match &place {
-        Some(Place::Dir(d)) => d.clone(),
-        _ => t.backup_dir.clone(),
+    // `--to DIR` writes there instead of the backup directory; `--to s3://…` uploads after the local
+    // backup. SQLITE_VOL_BACKUP_TO (the service's setting) always means "also send it there".
+    let (dir, place) = match &a.to {
+        Some(to) => match Place::parse(to)? {
+            Place::Dir(d) => (d, None),
+            remote => (t.backup_dir.clone(), Some(remote)),
+        },
+        None => (
+            t.backup_dir.clone(),
+            sqlite_vol::settings::env_str(sqlite_vol::settings::BACKUP_TO)
+                .map(|l| Place::parse(&l))
+                .transpose()?,
+        ),
     };
     let bar = ui::Bar::new(t.quiet || a.json, "backing up");
     let update = |p: Progress| bar.update(p);
@@ -29,7 +38,7 @@ pub fn run(t: &Target, a: &BackupArgs) -> anyhow::Result<Exit> {
     let m = sqlite_vol::backup::backup(&t.loc.path, &t.app, &opts)
         .with_context(|| format!("backing up {} into {}", t.loc.path.display(), dir.display()))?;
     bar.clear();
-    let (uploaded, pruned) = match place.as_ref().filter(|p| p.is_remote()) {
+    let (uploaded, pruned) = match place.as_ref() {
         Some(place) => {
             let url = sqlite_vol::offsite::send(place, &m).with_context(|| {
                 format!(
