@@ -651,3 +651,27 @@ fn a_restore_killed_part_way_into_an_empty_volume_leaves_no_database_or_a_whole_
     );
     Ok(())
 }
+
+#[test]
+fn backup_to_from_the_environment_copies_to_a_second_folder_and_keeps_n_in_both() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let db = make_db(tmp.path(), 20);
+    let second = tmp.path().join("second-volume");
+    for _ in 0..2 {
+        let out = Command::new(bin("sqlite-vol"))
+            .arg("--db")
+            .arg(&db)
+            .args(["--app", APP, "backup", "--keep", "1", "--json"])
+            .env("SQLITE_VOL_BACKUP_TO", &second)
+            .output()?;
+        assert!(out.status.success(), "{}", text(&out));
+        std::thread::sleep(Duration::from_millis(1100)); // a new name each time
+    }
+    let here = sqlite_vol::backup::list(&tmp.path().join("backups"), APP)?;
+    let there = sqlite_vol::backup::list(&second, APP)?;
+    assert_eq!((here.len(), there.len()), (1, 1), "{here:?} {there:?}");
+    assert_eq!(here[0].path.file_name(), there[0].path.file_name());
+    let v = sqlite_vol::verify(&there[0].path, false, None)?;
+    assert!(v.manifest, "the copy has its manifest and matches it");
+    Ok(())
+}
