@@ -269,6 +269,34 @@ EOF
     engine_log "built $tag"
 }
 
+# Stand-in for the official Litestream image under the tag a compose file names (e.g.
+# litestream/litestream:0.3.13), from the static binary tests/tools.sh installs: tests/docker/litestream.Dockerfile,
+# FROM the bookworm base above. Like the official image: the binary at /usr/local/bin/litestream as
+# ENTRYPOINT, runs as root, has /bin/sh and chown. Refuses a binary whose `version` is not the tag's.
+engine_build_litestream() {
+    local tag=$1 binary=$2 base=$3 want have hash ctx
+    want=${tag##*:}
+    [ -x "$binary" ] || { engine_fail "no Litestream binary at $binary (bash tests/tools.sh installs it)"; return; }
+    have=$("$binary" version 2>/dev/null)
+    [ "$have" = "v$want" ] || { engine_fail "$tag wanted, but $binary is version '${have:-?}'"; return; }
+    hash=$({ echo "recipe=$ENGINE_RECIPE"; engine_image_id "$base"; sha256sum <"$binary";
+             cat "$ENGINE_ROOT/tests/docker/litestream.Dockerfile"; } | engine_sha)
+    engine_need "$tag" "$hash" || return 0
+    ctx=$(mktemp -d /tmp/sqlite-vol-litestream.XXXXXX)
+    cp "$binary" "$ctx/litestream"
+    cp "$ENGINE_ROOT/tests/docker/litestream.Dockerfile" "$ctx/Dockerfile"
+    engine_log "building $tag from $binary ($have)"
+    if ! docker build -q --build-arg "BASE=$base" --label "$ENGINE_LABEL=$hash" -t "$tag" "$ctx" \
+            >"$ENGINE_STATE_DIR/litestream-build.log" 2>&1; then
+        tail -n 20 "$ENGINE_STATE_DIR/litestream-build.log" >&2
+        rm -rf "$ctx"
+        engine_fail "building $tag failed (log: $ENGINE_STATE_DIR/litestream-build.log)"
+        return
+    fi
+    rm -rf "$ctx"
+    engine_log "built $tag"
+}
+
 engine_images() {
     mkdir -p "$ENGINE_STATE_DIR"
     local rust_version debian_image rustc_cmd

@@ -8,6 +8,8 @@
 #   bash tests/docker/scenarios.sh stop_wal   only the scenarios whose names contain one of the arguments
 #
 # Environment: SVT_IMAGE (default sqlite-vol-accounts:test; the build stage is kept as SVT_IMAGE-build-cache),
+# SQLITE_VOL_MOTO_SERVER / SQLITE_VOL_LITESTREAM (the off-site tools; default: where tests/tools.sh puts them,
+# installed by it when missing),
 # SVT_KEEP_ENGINE=1 (leave a dockerd this script started running), SVT_PRUNE=1|0 (remove untagged images after
 # the build; default: only on an engine this script started), SVT_LOG_DIR (build log and container logs of
 # failures; default /tmp/sqlite-vol-docker-tests).
@@ -24,6 +26,11 @@ LABEL="org.sqlite-vol.test-run=$RUN_ID"
 LOG_DIR=${SVT_LOG_DIR:-/tmp/sqlite-vol-docker-tests}
 WORK=$(mktemp -d /tmp/sqlite-vol-docker-run.XXXXXX)
 COMPOSE_PROJECTS=()
+# The merged compose file of each project (same order as COMPOSE_PROJECTS), for `down -v` at exit.
+COMPOSE_FILES=()
+MOTO_PIDS=()
+MOTO=${SQLITE_VOL_MOTO_SERVER:-$ROOT/target/tools/moto/bin/moto_server}
+LITESTREAM=${SQLITE_VOL_LITESTREAM:-$ROOT/target/tools/litestream/node_modules/@flydotio/litestream-linux-x64/litestream}
 PASSED=0
 FAILED=0
 REASON=
@@ -35,22 +42,25 @@ SCENARIOS=(
     root_owned_bind_mount_fails_with_chown_fix
     backup_then_restore_into_fresh_volume
     stop_exits_zero_and_checkpoints_wal
+    offsite_backup_restores_on_a_new_volume
+    litestream_compose_survives_losing_the_data_volume
 )
 
 log() { printf '[docker-tests %s] %s\n' "$(date +%T)" "$*" >&2; }
 
 cleanup() {
-    local ids p
+    local ids i pid
     trap - EXIT INT TERM
     if docker info >/dev/null 2>&1; then
-        for p in "${COMPOSE_PROJECTS[@]}"; do
-            docker-compose -p "$p" -f "$WORK/compose.merged.yaml" down -v --remove-orphans >/dev/null 2>&1
+        for i in "${!COMPOSE_PROJECTS[@]}"; do
+            docker-compose -p "${COMPOSE_PROJECTS[$i]}" -f "${COMPOSE_FILES[$i]}" down -v --remove-orphans >/dev/null 2>&1
         done
         ids=$(docker ps -aq --filter "label=$LABEL")
         [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1
         ids=$(docker volume ls -q --filter "label=$LABEL")
         [ -n "$ids" ] && docker volume rm -f $ids >/dev/null 2>&1
     fi
+    for pid in "${MOTO_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
     rm -rf "$WORK"
     [ "${SVT_KEEP_ENGINE:-0}" = 1 ] || engine_teardown
 }
@@ -86,16 +96,17 @@ run_service() {
 
 container_logs() { docker logs "$1" 2>&1 | tail -n "${2:-20}"; }
 
-# wait_ready CONTAINER PORT: poll /health until 200; fail at once if the container stops.
+# wait_ready CONTAINER PORT: poll /health until 200; fail at once if the container stops, or if its restart
+# policy restarted it (compose services are `restart: unless-stopped`: a crash loop looks like "running").
 wait_ready() {
     local c=$1 port=$2 i state
     for i in $(seq 1 300); do
         if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/health")" = 200 ]; then
             return 0
         fi
-        state=$(docker container inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$c" 2>/dev/null)
+        state=$(docker container inspect -f '{{.State.Status}} {{.State.ExitCode}} restarts={{.RestartCount}}' "$c" 2>/dev/null)
         case "$state" in
-            running*|created*|restarting*) ;;
+            running*restarts=0|created*restarts=0|restarting*restarts=0) ;;
             *) fail "container $c is '$state' instead of serving; log: $(container_logs "$c" 5 | tr '\n' ' ')"; return 1 ;;
         esac
         sleep 0.2
@@ -187,33 +198,35 @@ rm_and_run_again_keeps_accounts() {
     login "$PORT" bob@example.com 'bob password 2' || return 1
 }
 
-# docker/compose.yaml + tests/docker/compose.test.yaml, merged by docker-compose itself. Compose v1 cannot
+# compose_project NAME FILE OVERRIDE PORT: a new Compose project, PROJECT=<run id>NAME, whose file MERGED is
+# FILE + OVERRIDE merged by docker-compose itself (with the environment of the caller). Compose v1 cannot
 # reset a list in an override, and the engine rejects published ports with host networking, so the one
 # edit made here is to drop the `ports:` block from the merged file.
-compose_file() {
-    local merged=$WORK/compose.merged.yaml
-    [ -s "$merged" ] && return 0
-    SVT_IMAGE=$IMAGE SVT_PORT=$1 docker-compose -f docker/compose.yaml -f tests/docker/compose.test.yaml config \
+compose_project() {
+    PROJECT=$RUN_ID$1
+    MERGED=$WORK/compose.$1.yaml
+    COMPOSE_PROJECTS+=("$PROJECT")
+    COMPOSE_FILES+=("$MERGED")
+    SVT_IMAGE=$IMAGE SVT_PORT=$4 docker-compose -f "$2" -f "$3" config \
         >"$WORK/compose.config.yaml" 2>"$WORK/compose.err" ||
         { fail "docker-compose config: $(tail -n 3 "$WORK/compose.err")"; return 1; }
     awk '
         /^ +ports:/ { match($0, /^ */); indent = RLENGTH; skip = 1; next }
         skip { match($0, /^ */); if (RLENGTH > indent || (RLENGTH == indent && $0 ~ /^ *- /)) next; skip = 0 }
-        { print }' "$WORK/compose.config.yaml" >"$merged"
+        { print }' "$WORK/compose.config.yaml" >"$MERGED"
 }
 
-compose() { docker-compose -p "$PROJECT" -f "$WORK/compose.merged.yaml" "$@" >>"$WORK/compose.log" 2>&1; }
+compose() { docker-compose -p "$PROJECT" -f "$MERGED" "$@" >>"$WORK/compose.log" 2>&1; }
 
-compose_container() { docker ps -aq --filter "label=com.docker.compose.project=$PROJECT" --filter "label=com.docker.compose.service=accounts" | head -n 1; }
+# compose_container [SERVICE]: the container of SERVICE (default accounts) in PROJECT, if any.
+compose_container() { docker ps -aq --filter "label=com.docker.compose.project=$PROJECT" --filter "label=com.docker.compose.service=${1:-accounts}" | head -n 1; }
 
 compose_volume() { docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT" | grep '_data$'; }
 
 compose_down_keeps_down_v_deletes() {
     local c
-    PROJECT=${RUN_ID}compose
-    COMPOSE_PROJECTS+=("$PROJECT")
     next_port
-    compose_file "$PORT" || return 1
+    compose_project compose docker/compose.yaml tests/docker/compose.test.yaml "$PORT" || return 1
     compose up -d --no-build || fail "compose up failed: $(tail -n 3 "$WORK/compose.log")" || return 1
     c=$(compose_container)
     wait_ready "$c" "$PORT" || return 1
@@ -316,6 +329,220 @@ stop_exits_zero_and_checkpoints_wal() {
 }
 
 # ---------------------------------------------------------------------------------------------------------
+# Off-site scenarios: an S3-compatible server (moto) on the host's loopback, which containers on the host
+# network reach at 127.0.0.1. Machine loss is simulated by removing every container and volume; the bucket
+# (the off-site copy) is all that is left.
+
+# The off-site tools (moto, Litestream): where tests/tools.sh puts them, installed by it when missing.
+need_tools() {
+    [ -x "$MOTO" ] && [ -x "$LITESTREAM" ] && return 0
+    log "installing the off-site test tools (bash tests/tools.sh)"
+    bash "$ROOT/tests/tools.sh" >"$WORK/tools.log" 2>&1 ||
+        { fail "tests/tools.sh failed: $(tail -n 3 "$WORK/tools.log" | tr '\n' ' ')"; return 1; }
+    [ -x "$MOTO" ] && [ -x "$LITESTREAM" ] ||
+        fail "no moto_server at $MOTO or no litestream at $LITESTREAM after tests/tools.sh"
+}
+
+# start_moto: an S3 server on a free loopback port; sets S3_PORT and S3_URL. Stopped at exit.
+start_moto() {
+    local i
+    next_port
+    S3_PORT=$PORT
+    S3_URL=http://127.0.0.1:$S3_PORT
+    "$MOTO" -H 127.0.0.1 -p "$S3_PORT" >"$WORK/moto-$S3_PORT.log" 2>&1 &
+    MOTO_PIDS+=($!)
+    for i in $(seq 1 100); do
+        curl -s -o /dev/null --max-time 1 "$S3_URL/" && return 0
+        kill -0 "${MOTO_PIDS[-1]}" 2>/dev/null || break
+        sleep 0.2
+    done
+    fail "moto_server did not answer on $S3_URL: $(tail -n 3 "$WORK/moto-$S3_PORT.log" | tr '\n' ' ')"
+}
+
+stop_moto() { kill "${MOTO_PIDS[-1]}" 2>/dev/null; }
+
+make_bucket() {
+    local code
+    code=$(curl -s -o "$WORK/body" -w '%{http_code}' --max-time 10 -X PUT "$S3_URL/$1")
+    [ "$code" = 200 ] || fail "creating bucket $1 on moto: HTTP $code $(cat "$WORK/body" 2>/dev/null)"
+}
+
+# s3_keys BUCKET PREFIX: the keys under PREFIX, one a line (moto answers up to 1000, plenty here).
+s3_keys() {
+    curl -s --max-time 10 "$S3_URL/$1?list-type=2&prefix=$2" | grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g'
+}
+
+# The AWS settings for a container on the host network, pointing at moto.
+s3_env() {
+    S3_ENV=(-e AWS_ACCESS_KEY_ID=test -e AWS_SECRET_ACCESS_KEY=test -e AWS_REGION=us-east-1
+            -e "AWS_ENDPOINT_URL=$S3_URL")
+}
+
+offsite_backup_restores_on_a_new_volume() {
+    local c1=$RUN_ID-offsite c2=$RUN_ID-offsite-new data1 backups1 data2 backups2 i after newest stamp deadline out
+    local to=s3://svt-offsite/accounts
+    need_tools && start_moto && make_bucket svt-offsite || return 1
+    s3_env
+    data1=$(new_volume offsite-data) && backups1=$(new_volume offsite-backups) || fail "docker volume create failed" || return 1
+    next_port
+    run_service "$c1" "$PORT" -v "$data1:/data" -v "$backups1:/backups" "${S3_ENV[@]}" \
+        -e "SQLITE_VOL_BACKUP_TO=$to" -e SQLITE_VOL_BACKUP_INTERVAL=2s || return 1
+    wait_ready "$c1" "$PORT" || return 1
+    for i in 1 2 3; do register "$PORT" "frank$i@example.com" "frank password $i" || return 1; done
+    # A backup whose name (its start time, to the second) is later than the last registration's answer.
+    after=$(date -u +%Y%m%dT%H%M%SZ)
+    deadline=$((SECONDS + 30))
+    while :; do
+        newest=$(s3_keys svt-offsite accounts/ | sed -n 's#^accounts/accounts-\([0-9]\{8\}T[0-9]\{6\}Z\)\(-[0-9]*\)\{0,1\}\.db\.json$#\1#p' | sort | tail -n 1)
+        [ -n "$newest" ] && [[ $newest > $after ]] && break
+        [ $SECONDS -lt $deadline ] ||
+            { fail "no backup manifest newer than $after in the bucket after 30 s (newest: ${newest:-none}); log: $(container_logs "$c1" 5 | tr '\n' ' ')"; return 1; }
+        sleep 0.5
+    done
+    out=$(docker exec "$c1" sqlite-vol list "$to" 2>"$WORK/list.err") ||
+        fail "docker exec sqlite-vol list $to failed: $(tail -n 3 "$WORK/list.err" | tr '\n' ' ')" || return 1
+    grep -qF "accounts-$newest" <<<"$out" ||
+        fail "sqlite-vol list $to does not show accounts-$newest: $(printf '%s' "$out" | tail -n 5 | tr '\n' ' ')" || return 1
+    # The machine is gone: its container and both volumes.
+    docker rm -f "$c1" >/dev/null || fail "docker rm -f failed" || return 1
+    docker volume rm "$data1" "$backups1" >/dev/null || fail "docker volume rm $data1 $backups1 failed" || return 1
+    data2=$(new_volume offsite-data2) && backups2=$(new_volume offsite-backups2) || fail "docker volume create failed" || return 1
+    next_port
+    run_service "$c2" "$PORT" -v "$data2:/data" -v "$backups2:/backups" "${S3_ENV[@]}" \
+        -e "SQLITE_VOL_RESTORE_FROM=$to" -e SQLITE_VOL_EXPECT_EXISTING=1 || return 1
+    wait_ready "$c2" "$PORT" || return 1
+    out=$(docker logs "$c2" 2>&1)
+    grep -qF 'RESTORED the database from the newest backup' <<<"$out" ||
+        fail "the new container's log does not say RESTORED: $(container_logs "$c2" 5 | tr '\n' ' ')" || return 1
+    for i in 1 2 3; do
+        login "$PORT" "frank$i@example.com" "frank password $i" || { REASON="after restoring on a new volume: $REASON"; return 1; }
+    done
+    stop_moto
+}
+
+# The compose stand-in image for Litestream, under the tag docker/compose.litestream.yaml names.
+litestream_image() {
+    LITESTREAM_IMAGE=$(sed -n 's/^ *image: *\(litestream\/litestream:[^[:space:]]*\).*/\1/p' docker/compose.litestream.yaml | head -n 1)
+    [ -n "$LITESTREAM_IMAGE" ] || fail "docker/compose.litestream.yaml names no litestream/litestream image" || return 1
+    engine_build_litestream "$LITESTREAM_IMAGE" "$LITESTREAM" "debian:$(engine_dockerfile_arg DEBIAN_IMAGE)" 2>"$WORK/litestream-image.err" ||
+        fail "no $LITESTREAM_IMAGE stand-in: $(tail -n 3 "$WORK/litestream-image.err" | tr '\n' ' ')"
+}
+
+# compose_exited SERVICE: "exit=N" of the project's SERVICE container once it stopped (10 s at most).
+compose_exited() {
+    local c i
+    c=$(compose_container "$1")
+    [ -n "$c" ] || { echo "no $1 container"; return 0; }
+    for i in $(seq 1 50); do
+        if [ "$(docker container inspect -f '{{.State.Running}}' "$c")" = false ]; then
+            docker container inspect -f 'exit={{.State.ExitCode}}' "$c"
+            return 0
+        fi
+        sleep 0.2
+    done
+    echo "still running after 10 s"
+}
+
+# register_until_down PORT PREFIX FILE: registers PREFIX1@example.com, PREFIX2@… one after another until the
+# service has stopped answering (5 misses in a row), and appends the number of each acknowledged one (201) to
+# FILE: the writes that must survive.
+register_until_down() {
+    local port=$1 prefix=$2 file=$3 n=0 misses=0 code
+    while [ "$misses" -lt 5 ]; do
+        n=$((n + 1))
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST -H 'Content-Type: application/json' \
+            --data "$(credentials "$prefix$n@example.com" "$prefix password $n")" \
+            "http://127.0.0.1:$port/api/v1/auth/register") || code=000
+        if [ "$code" = 201 ]; then
+            echo "$n" >>"$file"
+            misses=0
+        else
+            misses=$((misses + 1))
+            sleep 0.1
+        fi
+    done
+}
+
+litestream_compose_survives_losing_the_data_volume() {
+    local c i state vol listing out finished_accounts finished_litestream writer acked lost
+    need_tools && litestream_image && start_moto && make_bucket svt-litestream || return 1
+    next_port
+    LITESTREAM_BUCKET=svt-litestream LITESTREAM_PATH=accounts AWS_ENDPOINT_URL=$S3_URL AWS_REGION= \
+        AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test LITESTREAM_LOG_LEVEL=info \
+        compose_project litestream docker/compose.litestream.yaml tests/docker/compose.litestream.test.yaml "$PORT" || return 1
+    compose up -d --no-build || fail "compose up failed: $(tail -n 3 "$WORK/compose.log")" || return 1
+    state=$(compose_exited restore)
+    out=$(docker logs "$(compose_container restore)" 2>&1)
+    [ "$state" = exit=0 ] && grep -qF 'no matching backups found' <<<"$out" ||
+        fail "the restore step on an empty bucket: $state; log: $(tail -n 3 <<<"$out" | tr '\n' ' ')" || return 1
+    c=$(compose_container)
+    wait_ready "$c" "$PORT" || return 1
+    for i in 1 2 3; do register "$PORT" "grace$i@example.com" "grace password $i" || return 1; done
+    # Litestream is replicating: its generation is in the bucket.
+    for i in $(seq 1 100); do
+        out=$(s3_keys svt-litestream accounts/generations/)
+        [[ $out == */wal/* ]] && break
+        sleep 0.2
+    done
+    [[ $out == */wal/* ]] ||
+        fail "no WAL of a Litestream generation in the bucket after 20 s; sidecar log: $(container_logs "$(compose_container litestream)" 5 | tr '\n' ' ')" || return 1
+    # A graceful stop while a client keeps registering: Litestream syncs one last time on SIGTERM and must
+    # exit 0, as must the service, and every registration the service acknowledged must be in the replica.
+    : >"$WORK/acked"
+    register_until_down "$PORT" hank "$WORK/acked" &
+    writer=$!
+    for i in $(seq 1 100); do [ "$(wc -l <"$WORK/acked")" -ge 3 ] && break; sleep 0.1; done
+    compose stop || fail "compose stop failed: $(tail -n 3 "$WORK/compose.log")" || return 1
+    wait "$writer"
+    acked=$(wc -l <"$WORK/acked")
+    [ "$acked" -ge 3 ] || fail "only $acked registrations acknowledged before the stop" || return 1
+    for i in accounts litestream; do
+        state=$(compose_exited "$i")
+        [ "$state" = exit=0 ] ||
+            fail "after compose stop, $i: $state; log: $(container_logs "$(compose_container "$i")" 5 | tr '\n' ' ')" || return 1
+    done
+    # The service must stop first: what it acknowledges until then is uploaded by the sidecar's last sync.
+    finished_accounts=$(docker container inspect -f '{{.State.FinishedAt}}' "$(compose_container accounts)")
+    finished_litestream=$(docker container inspect -f '{{.State.FinishedAt}}' "$(compose_container litestream)")
+    [ "$(date -d "$finished_accounts" +%s%N)" -le "$(date -d "$finished_litestream" +%s%N)" ] ||
+        fail "compose stop stopped the Litestream sidecar ($finished_litestream) before the service ($finished_accounts)" || return 1
+    log "$acked registrations acknowledged during the stop; the service stopped $(( ($(date -d "$finished_litestream" +%s%N) - $(date -d "$finished_accounts" +%s%N)) / 1000000 )) ms before the sidecar"
+    # The machine is gone: containers and volumes; only the bucket is left.
+    compose down -v || fail "compose down -v failed: $(tail -n 3 "$WORK/compose.log")" || return 1
+    [ -z "$(compose_volume)" ] || fail "compose down -v left the data volume" || return 1
+    compose up -d --no-build || fail "compose up (on an empty volume) failed: $(tail -n 3 "$WORK/compose.log")" || return 1
+    c=$(compose_container restore)
+    state=$(compose_exited restore)
+    [ "$state" = exit=0 ] || fail "the restore step: $state; log: $(container_logs "$c" 5 | tr '\n' ' ')" || return 1
+    # Litestream 0.3.13 logs "restoring snapshot", then "renaming database from temporary location" when done.
+    out=$(docker logs "$c" 2>&1)
+    grep -qF 'renaming database from temporary location' <<<"$out" ||
+        fail "the restore step did not restore a database; log: $(container_logs "$c" 5 | tr '\n' ' ')" || return 1
+    c=$(compose_container)
+    wait_ready "$c" "$PORT" || return 1
+    for i in 1 2 3; do
+        login "$PORT" "grace$i@example.com" "grace password $i" || { REASON="after restoring from Litestream: $REASON"; return 1; }
+    done
+    lost=()
+    for i in $(cat "$WORK/acked"); do
+        login "$PORT" "hank$i@example.com" "hank password $i" >/dev/null || lost+=("hank$i")
+    done
+    [ ${#lost[@]} = 0 ] ||
+        fail "${#lost[@]} of $acked registrations acknowledged while the stack was stopping are not in the restored database: ${lost[*]}" || return 1
+    register "$PORT" grace4@example.com 'grace password 4' || { REASON="writing after the restore: $REASON"; return 1; }
+    vol=$(compose_volume)
+    listing=$(docker run --rm --network none -v "$vol:/data" "$IMAGE" ls -lna /data) || fail "could not list the data volume" || return 1
+    [ -n "$(printf '%s\n' "$listing" | awk '$NF == "accounts.db"')" ] ||
+        fail "no accounts.db on the restored volume: $(printf '%s' "$listing" | tr '\n' ' ')" || return 1
+    [ -z "$(printf '%s\n' "$listing" | awk 'NR > 1 && $NF != ".." && ($3 != 10001 || $4 != 10001)')" ] ||
+        fail "files on the restored volume not owned by 10001:10001: $(printf '%s' "$listing" | tr '\n' ' ')" || return 1
+    [ "$(docker container inspect -f '{{.State.Running}}' "$(compose_container litestream)")" = true ] ||
+        fail "the Litestream sidecar is not running after the restore; log: $(container_logs "$(compose_container litestream)" 5 | tr '\n' ' ')" || return 1
+    compose down -v
+    stop_moto
+}
+
+# ---------------------------------------------------------------------------------------------------------
 
 # The build stage's image is untagged, so pruning would drop the cached dependency layer with it: tag it
 # (its id is the last " ---> ID" before the runtime stage's FROM in the build log; building it again with
@@ -382,9 +609,12 @@ main() {
             FAILED=$((FAILED + 1))
             # Keep the logs of this scenario's containers for inspection.
             local c
-            for c in $(docker ps -aq --filter "label=$LABEL") $(docker ps -aq --filter "label=com.docker.compose.project=${RUN_ID}compose"); do
+            for c in $(docker ps -aq --filter "label=$LABEL") $(docker ps -a --format '{{.ID}} {{.Label "com.docker.compose.project"}}' |
+                    awk -v run="$RUN_ID" 'index($2, run) == 1 { print $1 }'); do
                 docker logs "$c" >"$LOG_DIR/$name-$c.log" 2>&1
             done
+            [ -s "$WORK/compose.log" ] && cp "$WORK/compose.log" "$LOG_DIR/$name-compose.log"
+            for c in "$WORK"/moto-*.log; do [ -s "$c" ] && cp "$c" "$LOG_DIR/$name-$(basename "$c")"; done
         fi
         log "scenario $name took $(($(date +%s) - started)) s"
         local ids
