@@ -86,6 +86,7 @@ fi
 
 # 3. YAML style.
 yaml_files=(docker/compose.yaml docker/compose.litestream.yaml docker/litestream.yml tests/docker/compose.test.yaml
+    tests/docker/compose.litestream.test.yaml
     "${manifests[@]}")
 if out=$(yamllint --strict -c .yamllint.yaml "${yaml_files[@]}" 2>&1); then
     pass "yamllint --strict ${yaml_files[*]}"
@@ -306,10 +307,12 @@ check("docker/compose.litestream.yaml: restore only into an empty volume, from a
       all(w in restore_cmd.split() for w in ("-if-db-not-exists", "-if-replica-exists",
                                              f"{data_dir}/accounts.db"))
       and f"chown -R {uid}:{gid} {data_dir}" in restore_cmd, restore_cmd)
-check("docker/compose.litestream.yaml: the service waits for the restore; the sidecar starts after the service",
-      (ls_services["accounts"].get("depends_on") or {}).get("restore", {}).get("condition")
-      == "service_completed_successfully"
-      and "accounts" in (ls_services["litestream"].get("depends_on") or {}))
+ls_deps = {name: ls_services[name].get("depends_on") or {} for name in ("accounts", "litestream")}
+check("docker/compose.litestream.yaml: the service and the sidecar wait for the restore; the service depends on "
+      "the sidecar, so Compose stops the service first",
+      all(ls_deps[name].get("restore", {}).get("condition") == "service_completed_successfully"
+          for name in ls_deps)
+      and "litestream" in ls_deps["accounts"] and "accounts" not in ls_deps["litestream"], ls_deps)
 
 for name, ok, detail in checks:
     print(("ok    " if ok else "FAIL  ") + name + ("" if ok or detail in ("", None) else f"  ({detail})"))
