@@ -142,36 +142,33 @@ pub fn run(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String> {
     for run in 0..cfg.runs {
         let moto = Moto::start();
         moto.create_bucket("bench");
-        // Uploads, interleaved.
+        // Uploads, interleaved; who goes first alternates (a fresh moto warms up on its first requests).
         let local = fresh(&work.join("local"))?;
-        let t = Instant::now();
-        check(
-            sqlite_vol(
-                &moto,
-                &ds.db,
-                &[
-                    "--backup-dir",
-                    &local.display().to_string(),
-                    "backup",
-                    "--to",
-                    "s3://bench/ours",
-                ],
-            ),
-            "sqlite-vol backup --to",
-        )?;
-        up[0].push(secs(t.elapsed()));
         let copy = local.join("shell.db");
-        let t = Instant::now();
-        check(
-            {
-                let mut c = Command::new("sqlite3");
-                c.arg(&ds.db).arg(format!(".backup '{}'", copy.display()));
-                c
-            },
-            "sqlite3 .backup",
-        )?;
-        check(boto(&moto, "up", "glue/accounts.db", &copy), "boto3 upload")?;
-        up[1].push(secs(t.elapsed()));
+        let ours = || -> Result<f64, String> {
+            let t = Instant::now();
+            let dir = local.join("ours").display().to_string();
+            let args = ["--backup-dir", &dir, "backup", "--to", "s3://bench/ours"];
+            check(sqlite_vol(&moto, &ds.db, &args), "sqlite-vol backup --to")?;
+            Ok(secs(t.elapsed()))
+        };
+        let glue = || -> Result<f64, String> {
+            let t = Instant::now();
+            let mut shell = Command::new("sqlite3");
+            shell
+                .arg(&ds.db)
+                .arg(format!(".backup '{}'", copy.display()));
+            check(shell, "sqlite3 .backup")?;
+            check(boto(&moto, "up", "glue/accounts.db", &copy), "boto3 upload")?;
+            Ok(secs(t.elapsed()))
+        };
+        if run % 2 == 0 {
+            up[0].push(ours()?);
+            up[1].push(glue()?);
+        } else {
+            up[1].push(glue()?);
+            up[0].push(ours()?);
+        }
         // Litestream needs its own replica of the same database (not timed: continuous replication).
         let ls_src = fresh(&work.join("ls-src"))?.join("accounts.db");
         std::fs::copy(&copy, &ls_src).map_err(|e| e.to_string())?;
