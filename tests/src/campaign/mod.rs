@@ -1,6 +1,6 @@
-//! The campaign: crash cycles, kills during maintenance, backups under a foreign writer, hostile
-//! environments, bad input at every door, and security checks. Each area adds figures to one [`Report`];
-//! a figure marked "must be 0" that is not zero fails the run.
+//! The campaign: crash cycles, kills during maintenance and during off-site transfers, backups under a
+//! foreign writer, hostile environments, bad input at every door, and security checks. Each area adds
+//! figures to one [`Report`]; a figure marked "must be 0" that is not zero fails the run.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -10,6 +10,7 @@ mod doors;
 mod foreign;
 mod hostile;
 mod maint;
+mod offsite;
 mod security;
 
 /// How big a run is.
@@ -46,7 +47,7 @@ impl Config {
             seed: crate::support::Rng::seed_from_os(),
             only: Vec::new(),
         };
-        let usage = "usage: campaign [--quick] [--seed N] [--cycles N] [--only crash,maint,foreign,hostile,doors,security]";
+        let usage = "usage: campaign [--quick] [--seed N] [--cycles N] [--only crash,maint,offsite,foreign,hostile,doors,security]";
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut num = || {
@@ -166,9 +167,10 @@ pub fn run(cfg: &Config) -> ExitCode {
     let started = Instant::now();
     eprintln!("campaign: seed {} ({cfg:?})", cfg.seed);
     let mut report = Report::default();
-    let areas: [(&str, Area); 6] = [
+    let areas: [(&str, Area); 7] = [
         ("crash", crash::run),
         ("maint", maint::run),
+        ("offsite", offsite::run),
         ("foreign", foreign::run),
         ("hostile", hostile::run),
         ("doors", doors::run),
