@@ -93,7 +93,7 @@ fn cli(args: &[&str], db: &Path) -> Command {
 }
 
 /// Runs the command to completion once to learn how long it takes.
-fn timed(mut c: Command) -> Result<Duration, String> {
+pub(super) fn timed(mut c: Command) -> Result<Duration, String> {
     let t = Instant::now();
     let s = c.status().map_err(|e| e.to_string())?;
     if !s.success() {
@@ -103,7 +103,7 @@ fn timed(mut c: Command) -> Result<Duration, String> {
 }
 
 /// Starts the command, kills it at a random moment within `span`, and says whether it was still running.
-fn kill_within(mut c: Command, span: Duration, rng: &mut Rng) -> Result<bool, String> {
+pub(super) fn kill_within(mut c: Command, span: Duration, rng: &mut Rng) -> Result<bool, String> {
     let mut child = c.spawn().map_err(|e| e.to_string())?;
     std::thread::sleep(Duration::from_micros(
         rng.below(span.as_micros() as u64 + 1),

@@ -7,9 +7,8 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use super::maint::{digest, make_big};
+use super::maint::{digest, kill_within, make_big, timed};
 use super::{Config, Report};
 use crate::offsite::Moto;
 use crate::support::{bin, Rng};
@@ -27,28 +26,6 @@ fn cli(moto: &Moto, db: &Path, args: &[&str]) -> Command {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     c
-}
-
-/// Runs to completion once, to learn how long the operation takes here.
-fn timed(mut c: Command) -> Result<Duration, String> {
-    let t = Instant::now();
-    let s = c.status().map_err(|e| e.to_string())?;
-    if !s.success() {
-        return Err(format!("{c:?} failed with {s}"));
-    }
-    Ok(t.elapsed())
-}
-
-/// Starts `c`, kills it at a random moment within `span`; whether it was still running.
-fn kill_within(mut c: Command, span: Duration, rng: &mut Rng) -> Result<bool, String> {
-    let mut child = c.spawn().map_err(|e| e.to_string())?;
-    std::thread::sleep(Duration::from_micros(
-        rng.below(span.as_micros() as u64 + 1),
-    ));
-    let running = child.try_wait().map_err(|e| e.to_string())?.is_none();
-    let _ = child.kill();
-    let _ = child.wait();
-    Ok(running)
 }
 
 /// The URLs `sqlite-vol list` gives for `place`.
