@@ -675,3 +675,35 @@ fn backup_to_from_the_environment_copies_to_a_second_folder_and_keeps_n_in_both(
     assert!(v.manifest, "the copy has its manifest and matches it");
     Ok(())
 }
+
+#[test]
+fn a_service_whose_backup_place_is_unreachable_refuses_to_start_empty() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let closed = sqlite_vol_tests::offsite::free_port();
+    let started = Instant::now();
+    let out = Command::new(bin("accounts"))
+        .env("DB_PATH", tmp.path())
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("SQLITE_VOL_RESTORE_FROM", "s3://somewhere/accounts")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}"))
+        .env_remove("SQLITE_VOL_BACKUP_TO")
+        .output()?;
+    assert!(!out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("s3://somewhere/accounts") && err.contains("AWS_ENDPOINT_URL"),
+        "{err}"
+    );
+    assert!(
+        !sqlite_vol::location::has_content(&tmp.path().join("accounts.db")),
+        "no empty database was created"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    Ok(())
+}
