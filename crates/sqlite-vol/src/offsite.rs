@@ -365,11 +365,7 @@ pub fn restore_if_missing(
             None => return Ok(FirstStart::NoBackup),
         },
     };
-    let from = match place {
-        Place::Dir(_) => file.display().to_string(),
-        #[cfg(feature = "s3")]
-        Place::S3(r) => r.url_of(&file_name(&file)?),
-    };
+    let from = place.location_of(&file_name(&file)?);
     let r = crate::restore::restore_under(&lock, &file, db, app, opts)?;
     Ok(FirstStart::Restored(from, r))
 }

@@ -161,8 +161,8 @@ fn apply(
     opts: &RestoreOptions<'_>,
     started: Instant,
 ) -> Result<Restored> {
+    // The folder exists: the caller's maintenance lock file is in it.
     let dir = db.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
     let created = !crate::location::has_content(db);
     let safety_backup = if !created && opts.safety_backup {
         let safety = BackupOptions {

@@ -240,15 +240,12 @@ impl Remote {
         self.block(async {
             let (bytes, sha256) = if m.bytes as usize <= PART {
                 let data = fs::read(file).map_err(|e| Error::io("reading backup", file, e))?;
-                let digest = hex::encode(sha2::Sha256::digest(&data));
-                let n = data.len() as u64;
-                if n == m.bytes && digest == m.sha256 {
-                    self.store
-                        .put(&key, PutPayload::from(data))
-                        .await
-                        .map_err(|e| remote_error("uploading backup to", &url, &e))?;
-                }
-                (n, digest)
+                let sent = (data.len() as u64, hex::encode(sha2::Sha256::digest(&data)));
+                self.store
+                    .put(&key, PutPayload::from(data))
+                    .await
+                    .map_err(|e| remote_error("uploading backup to", &url, &e))?;
+                sent
             } else {
                 self.put_parts(file, &key, &url).await?
             };

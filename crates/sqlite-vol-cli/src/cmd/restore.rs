@@ -146,17 +146,9 @@ pub fn run(t: &Target, a: &RestoreArgs) -> anyhow::Result<Exit> {
         }
         let r = sqlite_vol::restore::restore(&file, db, &t.app, &opts)
             .map_err(|e| t.app_hint(e.into()))?;
-        let from = match &src.name {
-            Some(n) if src.place.is_remote() => src.place.location_of(n),
-            _ if src.place.is_remote() => src.place.location_of(
-                &file
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            ),
-            _ => file.display().to_string(),
-        };
-        (from, r)
+        // Where it came from: its URL for object storage, the file itself for a folder.
+        let name = file.file_name().unwrap_or_default().to_string_lossy();
+        (src.place.location_of(&name), r)
     };
     bar.clear();
     report(t, a, &from, &r)
