@@ -21,8 +21,14 @@ use rusqlite::backup::StepResult;
 use rusqlite::{Connection, OpenFlags};
 use sha2::Digest;
 
+use crate::location::{sidecar, SIDECARS};
 use crate::lock::{MaintenanceLock, Wait};
-use crate::{identity, migrate, settings, Error, Result};
+use crate::verify::{check_file, FileFacts};
+use crate::{settings, Error, Result};
+
+/// The time in a backup's name, `yyyymmddTHHMMSSZ` (UTC).
+const STAMP: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
 
 /// How far a backup, restore or verification has come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,13 +143,7 @@ pub fn backup_under(
     app: &str,
     opts: &BackupOptions<'_>,
 ) -> Result<Manifest> {
-    if lock.path() != crate::lock::lock_path(db) {
-        return Err(Error::Config {
-            variable: "maintenance lock".into(),
-            value: lock.path().display().to_string(),
-            reason: format!("it is not the lock of {}", db.display()),
-        });
-    }
+    lock.ensure_lock_of(db)?;
     backup_locked(db, app, opts)
 }
 
@@ -170,10 +170,10 @@ pub(crate) fn backup_locked(db: &Path, app: &str, opts: &BackupOptions<'_>) -> R
             path: final_path.clone(),
             bytes: c.bytes,
             sha256: c.sha256,
-            page_size: c.page_size,
-            page_count: c.page_count,
-            schema_version: c.schema,
-            application_id: c.app_id,
+            page_size: c.facts.page_size,
+            page_count: c.facts.page_count,
+            schema_version: c.facts.schema_version,
+            application_id: c.facts.application_id,
             source: db.to_path_buf(),
             created_at: crate::now_rfc3339(),
             tool_version: concat!("sqlite-vol ", env!("CARGO_PKG_VERSION")).into(),
@@ -203,10 +203,7 @@ pub(crate) fn backup_locked(db: &Path, app: &str, opts: &BackupOptions<'_>) -> R
 /// What copying and checking established about a backup.
 struct Checked {
     check: String,
-    page_size: u64,
-    page_count: u64,
-    schema: Option<i64>,
-    app_id: i32,
+    facts: FileFacts,
     bytes: u64,
     sha256: String,
 }
@@ -282,7 +279,15 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
     } else {
         "quick_check"
     };
-    let (page_size, page_count, schema, app_id) = check_copy(partial, check)?;
+    let facts = check_file(
+        partial,
+        check,
+        |e| Error::sqlite(partial, "checking backup", e),
+        |verdict| Error::BadBackup {
+            path: partial.into(),
+            reason: format!("{check} of the copy: {verdict}"),
+        },
+    )?;
     let (bytes, sha256) = hash_file(partial)?;
     tracing::debug!(
         snapshot_pinned_ms = pinned.as_millis() as u64,
@@ -292,35 +297,10 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
     );
     Ok(Checked {
         check: check.into(),
-        page_size,
-        page_count,
-        schema,
-        app_id,
+        facts,
         bytes,
         sha256,
     })
-}
-
-/// Runs `check` on a finished copy and reads what its manifest needs.
-fn check_copy(partial: &Path, check: &str) -> Result<(u64, u64, Option<i64>, i32)> {
-    let conn = crate::verify::open_immutable(partial)?;
-    let err = |e| Error::sqlite(partial, "checking backup", e);
-    let verdict = run_check(&conn, check).map_err(err)?;
-    if verdict != "ok" {
-        return Err(Error::BadBackup {
-            path: partial.into(),
-            reason: format!("{check} of the copy: {verdict}"),
-        });
-    }
-    let page_size = pragma_u64(&conn, "page_size").map_err(err)?;
-    let page_count = pragma_u64(&conn, "page_count").map_err(err)?;
-    let app_id = identity::read(&conn).map_err(err)?.application_id;
-    Ok((
-        page_size,
-        page_count,
-        migrate::schema_version(&conn, partial)?,
-        app_id,
-    ))
 }
 
 /// Runs `work` while another thread flushes `file` to disk every 50 ms.
@@ -354,8 +334,7 @@ pub(crate) fn copy_pages(
     dst_path: &Path,
     progress: Option<&dyn Fn(Progress)>,
 ) -> Result<()> {
-    let page_size =
-        crate::backup::pragma_u64(src, "page_size").map_err(|e| not_a_db(src_path, e))?;
+    let page_size = pragma_u64(src, "page_size").map_err(|e| not_a_db(src_path, e))?;
     let chunk = i32::try_from((16 << 20) / page_size.max(512)).unwrap_or(4096);
     let b = rusqlite::backup::Backup::new(src, dst)
         .map_err(|e| Error::sqlite(src_path, "starting backup", e))?;
@@ -428,9 +407,7 @@ fn not_a_db(path: &Path, e: rusqlite::Error) -> Error {
 /// A name `<app>-<yyyymmddTHHMMSSZ>.db` not yet taken in `dir` (`-1`, `-2`… within one second).
 fn free_name(dir: &Path, app: &str) -> String {
     let stamp = time::OffsetDateTime::now_utc()
-        .format(&time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
-        ))
+        .format(STAMP)
         .unwrap_or_else(|_| "00000000T000000Z".into());
     (0..)
         .map(|n| {
@@ -446,9 +423,7 @@ fn free_name(dir: &Path, app: &str) -> String {
 
 /// The manifest beside a backup: `<backup>.json`.
 pub fn manifest_path(backup: &Path) -> PathBuf {
-    let mut s = backup.as_os_str().to_os_string();
-    s.push(".json");
-    PathBuf::from(s)
+    sidecar(backup, ".json")
 }
 
 /// Reads the manifest beside `backup`, if there is one.
@@ -519,8 +494,8 @@ fn full_disk_as_no_space(e: Error, dir: &Path) -> Error {
 /// Removes a file and the `-journal`, `-wal` and `-shm` SQLite may have left beside it.
 pub(crate) fn remove_with_sidecars(p: &Path) {
     let _ = fs::remove_file(p);
-    for s in crate::location::SIDECARS {
-        let _ = fs::remove_file(crate::location::sidecar(p, s));
+    for s in SIDECARS {
+        let _ = fs::remove_file(sidecar(p, s));
     }
 }
 
@@ -532,7 +507,7 @@ fn remove_partials(dir: &Path, app: &str) {
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let base = crate::location::SIDECARS
+        let base = SIDECARS
             .iter()
             .find_map(|s| name.strip_suffix(s))
             .unwrap_or(&name);
@@ -623,11 +598,7 @@ pub fn list(dir: &Path, app: &str) -> Result<Vec<Entry>> {
 
 /// A name's `yyyymmddTHHMMSSZ` stamp as (RFC 3339, seconds before `now`).
 pub(crate) fn stamp_time(stamp: &str, now: time::OffsetDateTime) -> (String, i64) {
-    let when = time::PrimitiveDateTime::parse(
-        stamp,
-        &time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"),
-    )
-    .map(|t| t.assume_utc());
+    let when = time::PrimitiveDateTime::parse(stamp, STAMP).map(|t| t.assume_utc());
     match when {
         Ok(t) => (crate::rfc3339(t), (now - t).whole_seconds()),
         Err(_) => (stamp.to_string(), 0),

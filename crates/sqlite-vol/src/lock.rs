@@ -139,6 +139,21 @@ impl MaintenanceLock {
         &self.path
     }
 
+    /// Refuses a lock that is not the lock of `db`, for the `*_under` functions that trust a caller's lock.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming both.
+    pub(crate) fn ensure_lock_of(&self, db: &Path) -> Result<()> {
+        if self.path == lock_path(db) {
+            return Ok(());
+        }
+        Err(Error::Config {
+            variable: "maintenance lock".into(),
+            value: self.path.display().to_string(),
+            reason: format!("it is not the lock of {}", db.display()),
+        })
+    }
+
     fn write_holder(&mut self, holder: &Holder) -> Result<()> {
         let json = serde_json::to_vec(holder).unwrap_or_default();
         let r = (|| {

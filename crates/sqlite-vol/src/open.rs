@@ -271,16 +271,16 @@ impl Builder {
             settings::env_bool(settings::EXPECT_EXISTING)?,
             false,
         );
-        let restore_from = match self.restore_from.take() {
-            Some(l) => Some(l),
-            None => settings::env_str(settings::RESTORE_FROM),
-        };
-        let restore_from = restore_from.map(|l| Place::parse(&l)).transpose()?;
-        let backup_to = match self.backup_to.take() {
-            Some(l) => Some(l),
-            None => settings::env_str(settings::BACKUP_TO),
-        };
-        let backup_to = backup_to
+        let restore_from = self
+            .restore_from
+            .take()
+            .or_else(|| settings::env_str(settings::RESTORE_FROM))
+            .map(|l| Place::parse(&l))
+            .transpose()?;
+        let backup_to = self
+            .backup_to
+            .take()
+            .or_else(|| settings::env_str(settings::BACKUP_TO))
             .map(|l| Place::parse(&l).map(Arc::new))
             .transpose()?;
         check_policy(&loc, &volume, require)?;
@@ -307,7 +307,8 @@ impl Builder {
             .backup_dir
             .clone()
             .unwrap_or_else(|| backup::default_dir(&loc.path));
-        if let Some(place) = restore_from.as_ref().filter(|_| !has_content(&loc.path)) {
+        // `restore_if_missing` returns `Exists` at once, without the lock, when there is a database.
+        if let Some(place) = &restore_from {
             let opts = crate::restore::RestoreOptions {
                 known_schema: self.migrations.latest(),
                 wait: Wait::For(self.lock_wait),

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::backup::{hash_file, read_manifest, run_check};
+use crate::backup::{hash_file, pragma_u64, read_manifest, run_check};
 use crate::{identity, migrate, Error, Result};
 
 /// What [`verify()`] established.
@@ -115,7 +115,12 @@ pub fn verify(
     // Hash and check at the same time: two read passes over the file, two cores.
     let (hashed, checked) = std::thread::scope(|s| {
         let hashing = s.spawn(|| hash_file(path));
-        let checked = check_file(path, check);
+        let checked = check_file(
+            path,
+            check,
+            |e| bad(format!("SQLite cannot read it: {e}")),
+            |verdict| bad(format!("{check} failed: {}", truncate(&verdict, 300))),
+        );
         let hashed = hashing.join().unwrap_or_else(|_| {
             Err(Error::io(
                 "hashing",
@@ -136,11 +141,11 @@ pub fn verify(
             )));
         }
     }
-    let (page_count, application_id, schema_version) = checked?;
+    let facts = checked?;
     if let Some(f) = progress {
         f(crate::backup::Progress {
-            done: page_count,
-            total: page_count,
+            done: facts.page_count,
+            total: facts.page_count,
         });
     }
     Ok(Verified {
@@ -149,33 +154,42 @@ pub fn verify(
         sha256,
         manifest: manifest.is_some(),
         page_size,
-        page_count,
-        application_id,
-        schema_version,
+        page_count: facts.page_count,
+        application_id: facts.application_id,
+        schema_version: facts.schema_version,
         check: check.into(),
         created_at: manifest.map(|m| m.created_at),
     })
 }
 
-/// Runs `check` on the file and reads (page count, application id, schema version).
-fn check_file(path: &Path, check: &str) -> Result<(u64, i32, Option<i64>)> {
-    let bad = |reason: String| Error::BadBackup {
-        path: path.to_path_buf(),
-        reason,
-    };
+/// What checking a whole database file established.
+pub(crate) struct FileFacts {
+    pub(crate) page_size: u64,
+    pub(crate) page_count: u64,
+    pub(crate) application_id: i32,
+    pub(crate) schema_version: Option<i64>,
+}
+
+/// Opens `path` without touching it (see [`open_immutable`]), runs `check` and reads what a manifest or a
+/// verification reports. `sql_err` words a SQLite error and `failed` a verdict other than `ok`, so that a
+/// backup and a verification each describe a bad file in their own terms.
+pub(crate) fn check_file(
+    path: &Path,
+    check: &str,
+    sql_err: impl Fn(rusqlite::Error) -> Error,
+    failed: impl FnOnce(String) -> Error,
+) -> Result<FileFacts> {
     let conn = open_immutable(path)?;
-    let sql_err = |e: rusqlite::Error| bad(format!("SQLite cannot read it: {e}"));
-    let verdict = run_check(&conn, check).map_err(sql_err)?;
+    let verdict = run_check(&conn, check).map_err(&sql_err)?;
     if verdict != "ok" {
-        return Err(bad(format!("{check} failed: {}", truncate(&verdict, 300))));
+        return Err(failed(verdict));
     }
-    let page_count = crate::backup::pragma_u64(&conn, "page_count").map_err(sql_err)?;
-    let application_id = identity::read(&conn).map_err(sql_err)?.application_id;
-    Ok((
-        page_count,
-        application_id,
-        migrate::schema_version(&conn, path)?,
-    ))
+    Ok(FileFacts {
+        page_size: pragma_u64(&conn, "page_size").map_err(&sql_err)?,
+        page_count: pragma_u64(&conn, "page_count").map_err(&sql_err)?,
+        application_id: identity::read(&conn).map_err(&sql_err)?.application_id,
+        schema_version: migrate::schema_version(&conn, path)?,
+    })
 }
 
 /// Opens a file read-only without locks, `-wal` or `-shm`: it is treated as a file nobody changes.

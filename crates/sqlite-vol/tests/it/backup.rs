@@ -4,21 +4,15 @@ use std::path::Path;
 
 use sqlite_vol::{BackupOptions, Error, RestoreOptions};
 
-use crate::common::{db_bytes, open, TestResult, Tmp};
+use crate::common::{
+    add_user, builder, count_users, db_bytes, open, sqlite3_integrity_check, TestResult, Tmp,
+};
 
 fn users(db: &Path) -> Result<Vec<String>, rusqlite::Error> {
     let c = rusqlite::Connection::open(db)?;
     let mut s = c.prepare("SELECT email FROM users ORDER BY id")?;
     let v = s.query_map([], |r| r.get(0))?.collect();
     v
-}
-
-fn add_user(db: &sqlite_vol::Database, email: &str) -> sqlite_vol::Result<()> {
-    db.write(|tx| {
-        tx.execute("INSERT INTO users (email) VALUES (?1)", [email])
-            .map(|_| ())
-            .map_err(Error::from_sqlite)
-    })
 }
 
 #[test]
@@ -53,11 +47,7 @@ fn backup_is_checked_named_private_and_has_a_manifest() -> TestResult {
     let v = sqlite_vol::verify(&m.path, true, None)?;
     assert!(v.manifest && v.sha256 == m.sha256);
     // The stock sqlite3 shell agrees.
-    let out = std::process::Command::new("sqlite3")
-        .arg(&m.path)
-        .arg("PRAGMA integrity_check")
-        .output()?;
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    assert_eq!(sqlite3_integrity_check(&m.path)?, "ok");
     Ok(())
 }
 
@@ -74,10 +64,7 @@ fn restore_brings_back_the_snapshot_into_an_open_database() -> TestResult {
         "a safety backup of the current state is taken"
     );
     // The pool that stayed open sees the restored data at its next transaction.
-    let n: i64 = db
-        .conn()?
-        .query_row("SELECT count(*) FROM users", [], |x| x.get(0))?;
-    assert_eq!(n, 1);
+    assert_eq!(count_users(&db)?, 1);
     assert_eq!(
         users(&r.safety_backup.ok_or("safety")?)?,
         ["before@example.com", "after@example.com"]
@@ -314,11 +301,7 @@ fn backups_under_a_continuous_foreign_writer_are_point_in_time_snapshots() -> Te
                 Ok((r.get(0)?, r.get(1)?))
             })?;
             assert_eq!(n, max, "not a point-in-time snapshot");
-            let out = std::process::Command::new("sqlite3")
-                .arg(&m.path)
-                .arg("PRAGMA integrity_check")
-                .output()?;
-            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+            assert_eq!(sqlite3_integrity_check(&m.path)?, "ok");
         }
         Ok(())
     })();
@@ -345,10 +328,7 @@ fn backup_under_a_held_lock_works_and_refuses_another_databases_lock() -> TestRe
 
 /// Opens `dir` for app `it`, restoring from `from` when there is no database.
 fn open_restoring(dir: &Path, from: &Path) -> sqlite_vol::Result<sqlite_vol::Database> {
-    sqlite_vol::Database::builder("it")
-        .path(dir)
-        .migrations(crate::common::migrations("migrations_ok"))
-        .no_backup_schedule_from_env()
+    builder(dir, "migrations_ok")
         .restore_from(from.display().to_string())
         .open()
 }
@@ -358,18 +338,13 @@ fn instances_starting_together_on_an_empty_volume_restore_the_newest_backup_once
     let tmp = Tmp::new();
     let old = tmp.path().join("old");
     let offsite = tmp.path().join("offsite");
+    let place = sqlite_vol::offsite::Place::parse(&offsite.display().to_string())?;
     let db = open(&old, "migrations_ok")?;
     add_user(&db, "first@example.com")?;
-    db.backup_to(
-        &sqlite_vol::offsite::Place::parse(&offsite.display().to_string())?,
-        Some(5),
-    )?;
+    db.backup_to(&place, Some(5))?;
     add_user(&db, "second@example.com")?;
     std::thread::sleep(std::time::Duration::from_millis(1100)); // a later name
-    let (_, sent) = db.backup_to(
-        &sqlite_vol::offsite::Place::parse(&offsite.display().to_string())?,
-        Some(5),
-    )?;
+    let (_, sent) = db.backup_to(&place, Some(5))?;
     add_user(&db, "after-the-last-backup@example.com")?;
     assert_eq!(sqlite_vol::backup::list(&offsite, "it")?.len(), 2);
 

@@ -1,9 +1,10 @@
-//! Helpers: temp folders kept on failure, fixture migrations, mounts that undo themselves.
+//! Helpers: temp folders kept on failure, fixture migrations, the `users` table those migrations make,
+//! mounts that undo themselves.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sqlite_vol::{Database, Migrations};
+use sqlite_vol::{Builder, Database, Error, Migrations};
 
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -44,13 +45,49 @@ pub fn migrations(name: &str) -> Migrations {
     Migrations::from_dir(&fixture(name)).expect("fixture migrations")
 }
 
-/// Opens `dir` for app `it` with the named fixture migrations.
-pub fn open(dir: &Path, fixture_name: &str) -> sqlite_vol::Result<Database> {
+/// A builder for app `it` in `dir` with the named fixture migrations and no schedule from the environment.
+pub fn builder(dir: &Path, fixture_name: &str) -> Builder {
     Database::builder("it")
         .path(dir)
         .migrations(migrations(fixture_name))
         .no_backup_schedule_from_env()
-        .open()
+}
+
+/// Opens `dir` for app `it` with the named fixture migrations.
+pub fn open(dir: &Path, fixture_name: &str) -> sqlite_vol::Result<Database> {
+    builder(dir, fixture_name).open()
+}
+
+/// Inserts a row into the fixtures' `users` table.
+pub fn add_user(db: &Database, email: &str) -> sqlite_vol::Result<()> {
+    db.write(|tx| {
+        tx.execute("INSERT INTO users (email) VALUES (?1)", [email])
+            .map(|_| ())
+            .map_err(Error::from_sqlite)
+    })
+}
+
+/// The creation hook the tests seed with: one user, `seed@example.com`.
+pub fn seed_user(tx: &rusqlite::Transaction<'_>) -> Result<(), String> {
+    tx.execute("INSERT INTO users (email) VALUES ('seed@example.com')", [])
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Rows in `users`, read through the pool.
+pub fn count_users(db: &Database) -> Result<i64, Box<dyn std::error::Error>> {
+    Ok(db
+        .conn()?
+        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
+}
+
+/// What the stock `sqlite3` shell's `PRAGMA integrity_check` prints for `db`.
+pub fn sqlite3_integrity_check(db: &Path) -> std::io::Result<String> {
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg("PRAGMA integrity_check")
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// All bytes of the database after folding its WAL in, for "left exactly as it was" checks.

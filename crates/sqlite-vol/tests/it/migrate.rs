@@ -2,14 +2,11 @@
 
 use sqlite_vol::Error;
 
-use crate::common::{db_bytes, open, TestResult, Tmp};
+use crate::common::{add_user, count_users, db_bytes, open, TestResult, Tmp};
 
 fn seed(dir: &std::path::Path) -> TestResult {
     let db = open(dir, "migrations_ok")?;
-    db.write(|tx| {
-        tx.execute("INSERT INTO users (email) VALUES ('kept@example.com')", [])
-            .map_err(Error::from_sqlite)
-    })?;
+    add_user(&db, "kept@example.com")?;
     db.close()?;
     Ok(())
 }
@@ -56,10 +53,7 @@ fn failing_migration_rolls_back_and_leaves_the_database_as_it_was() -> TestResul
         "database bytes changed by a failed migration"
     );
     let db = open(tmp.path(), "migrations_ok")?;
-    let n: i64 = db
-        .conn()?
-        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
-    assert_eq!(n, 1);
+    assert_eq!(count_users(&db)?, 1);
     Ok(())
 }
 

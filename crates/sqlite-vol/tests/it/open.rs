@@ -4,7 +4,9 @@ use std::process::Command;
 
 use sqlite_vol::{Database, Error, VolumeKind};
 
-use crate::common::{db_bytes, migrations, open, MountGuard, TestResult, Tmp};
+use crate::common::{
+    add_user, count_users, db_bytes, migrations, open, seed_user, MountGuard, TestResult, Tmp,
+};
 
 #[test]
 fn first_open_creates_and_later_opens_do_not() -> TestResult {
@@ -13,18 +15,12 @@ fn first_open_creates_and_later_opens_do_not() -> TestResult {
     assert!(db.created());
     assert_eq!(db.location().path, tmp.path().join("it.db"));
     assert_eq!(db.applied_migrations(), ["V1__users"]);
-    db.write(|tx| {
-        tx.execute("INSERT INTO users (email) VALUES ('a@example.com')", [])
-            .map_err(Error::from_sqlite)
-    })?;
+    add_user(&db, "a@example.com")?;
     db.close()?;
     let db = open(tmp.path(), "migrations_ok")?;
     assert!(!db.created());
     assert!(db.applied_migrations().is_empty());
-    let n: i64 = db
-        .conn()?
-        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
-    assert_eq!(n, 1, "data must survive reopening");
+    assert_eq!(count_users(&db)?, 1, "data must survive reopening");
     Ok(())
 }
 
@@ -48,16 +44,9 @@ fn creation_hook_runs_exactly_once_across_reopenings() -> TestResult {
         let db = Database::builder("it")
             .path(tmp.path())
             .migrations(migrations("migrations_ok"))
-            .on_create(|tx| {
-                tx.execute("INSERT INTO users (email) VALUES ('seed@example.com')", [])
-                    .map_err(|e| e.to_string())?;
-                Ok(())
-            })
+            .on_create(seed_user)
             .open()?;
-        let n: i64 = db
-            .conn()?
-            .query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
-        assert_eq!(n, 1);
+        assert_eq!(count_users(&db)?, 1);
     }
     Ok(())
 }
@@ -79,11 +68,7 @@ fn failing_creation_hook_keeps_nothing_and_runs_again_next_start() -> TestResult
     let db = Database::builder("it")
         .path(tmp.path())
         .migrations(migrations("migrations_ok"))
-        .on_create(|tx| {
-            tx.execute("INSERT INTO users (email) VALUES ('seed@example.com')", [])
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
+        .on_create(seed_user)
         .open()?;
     let emails: Vec<String> = db
         .conn()?
@@ -295,9 +280,7 @@ fn child_open_and_seed() {
         .migrations(migrations("migrations_v2"))
         .on_create(|tx| {
             std::thread::sleep(std::time::Duration::from_millis(200));
-            tx.execute("INSERT INTO users (email) VALUES ('seed@example.com')", [])
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            seed_user(tx)
         })
         .open();
     match db {
