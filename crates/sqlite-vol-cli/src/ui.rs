@@ -123,6 +123,11 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
+/// A schema version (the last applied migration), or `none`.
+pub fn schema(version: Option<i64>) -> String {
+    version.map_or_else(|| "none".to_string(), |v| v.to_string())
+}
+
 /// `7260` → `2h 1m`.
 pub fn age(seconds: i64) -> String {
     let s = seconds.max(0);

@@ -56,22 +56,11 @@ pub fn run(t: &Target, a: &BackupArgs) -> anyhow::Result<Exit> {
         None => (None, Vec::new()),
     };
     if a.json {
-        ui::json(&serde_json::json!({
-            "path": m.path,
-            "bytes": m.bytes,
-            "sha256": m.sha256,
-            "page_size": m.page_size,
-            "page_count": m.page_count,
-            "schema_version": m.schema_version,
-            "application_id": m.application_id,
-            "source": m.source,
-            "created_at": m.created_at,
-            "duration_ms": m.duration_ms,
-            "check": m.check,
-            "verified": true,
-            "uploaded_to": uploaded,
-            "pruned_remote": pruned,
-        }))?;
+        let mut v = serde_json::to_value(&m)?;
+        v["verified"] = true.into();
+        v["uploaded_to"] = uploaded.into();
+        v["pruned_remote"] = pruned.into();
+        ui::json(&v)?;
     } else {
         ui::line(m.path.display())?;
         if let Some(url) = &uploaded {
@@ -84,8 +73,7 @@ pub fn run(t: &Target, a: &BackupArgs) -> anyhow::Result<Exit> {
                 t.loc.path.display(),
                 ui::size(m.bytes),
                 m.page_count,
-                m.schema_version
-                    .map_or_else(|| "none".to_string(), |v| v.to_string()),
+                ui::schema(m.schema_version),
                 m.duration_ms,
                 m.check
             ),

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use sqlite_vol::rusqlite::{Connection, ErrorCode, OpenFlags};
+use sqlite_vol::rusqlite::ErrorCode;
 
 use super::{Exit, Target};
 use crate::cli::CheckArgs;
@@ -25,12 +25,7 @@ pub fn run(t: &Target, a: &CheckArgs) -> anyhow::Result<Exit> {
         );
     }
     let started = Instant::now();
-    let verdict = run_check(path, check)?;
-    let problems: Vec<String> = match &verdict {
-        Ok(rows) if rows.len() == 1 && rows[0] == "ok" => Vec::new(),
-        Ok(rows) => rows.clone(),
-        Err(reason) => vec![reason.clone()],
-    };
+    let problems = problems(path, check)?;
     let ok = problems.is_empty();
     if a.json {
         ui::json(&serde_json::json!({
@@ -55,22 +50,20 @@ pub fn run(t: &Target, a: &CheckArgs) -> anyhow::Result<Exit> {
     Ok(if ok { Exit::Ok } else { Exit::No })
 }
 
-/// The check's rows, or `Err(reason)` when SQLite says the file is not a database or is corrupt.
-fn run_check(path: &std::path::Path, check: &str) -> anyhow::Result<Result<Vec<String>, String>> {
+/// What the check found wrong (nothing: it said `ok`); SQLite saying the file is not a database or is
+/// corrupt is one problem, any other failure to run the check an error.
+fn problems(path: &std::path::Path, check: &str) -> anyhow::Result<Vec<String>> {
     let result = (|| {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(Duration::from_secs(5))?;
+        let conn = super::open_read_only(path, Duration::from_secs(5))?;
         let mut stmt = conn.prepare(&format!("PRAGMA {check}"))?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         rows.collect::<Result<Vec<_>, _>>()
     })();
     match result {
-        Ok(rows) => Ok(Ok(rows)),
+        Ok(rows) if rows == ["ok"] => Ok(Vec::new()),
+        Ok(rows) => Ok(rows),
         Err(e) => match e.sqlite_error_code() {
-            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => Ok(Err(e.to_string())),
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => Ok(vec![e.to_string()]),
             _ => Err(e).with_context(|| format!("running {check} on {}", path.display())),
         },
     }

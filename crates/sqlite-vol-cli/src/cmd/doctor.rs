@@ -2,9 +2,8 @@
 //! apply) with the fix. It changes nothing: the directory is probed with the library's `prepare` only when
 //! it already exists, and the database is opened read-only.
 
-use std::path::Path;
-
 use serde::Serialize;
+use sqlite_vol::prepare::DirReport;
 use sqlite_vol::{settings, Status, Volume, VolumeKind};
 
 use super::{Exit, Target};
@@ -115,10 +114,21 @@ fn checks(t: &Target) -> Vec<Check> {
             return out;
         }
     };
+    // One probe of the directory serves both the writable check and the filesystem's size; only when the
+    // directory exists, since doctor creates nothing.
+    let dir = &t.loc.dir;
+    let probe = dir.exists().then(|| {
+        let db = Some(t.loc.path.as_path()).filter(|p| p.exists());
+        sqlite_vol::prepare::prepare(dir, db, &status.volume)
+    });
+    let total_bytes = probe
+        .as_ref()
+        .and_then(|r| r.as_ref().ok())
+        .and_then(|r| r.total_bytes);
     out.push(database(t, &status));
-    out.push(writable(t, &status.volume));
+    out.push(writable(t, probe));
     out.extend(volume(t, &status.volume));
-    out.push(free_space(&status));
+    out.push(free_space(&status, total_bytes));
     out.push(journal(&status));
     out.push(wal_safety(&status));
     out.push(lock(&status));
@@ -130,13 +140,14 @@ fn checks(t: &Target) -> Vec<Check> {
 
 fn database(t: &Target, s: &Status) -> Check {
     if s.exists {
-        let schema = s
-            .schema_version
-            .map_or_else(|| "none".to_string(), |v| v.to_string());
         return check(
             "database",
             Verdict::Pass,
-            format!("exists, {}, schema {schema}", ui::size(s.size_bytes)),
+            format!(
+                "exists, {}, schema {}",
+                ui::size(s.size_bytes),
+                ui::schema(s.schema_version)
+            ),
         );
     }
     let fix = format!(
@@ -160,9 +171,10 @@ fn database(t: &Target, s: &Status) -> Check {
     }
 }
 
-fn writable(t: &Target, volume: &Volume) -> Check {
+/// `probe`: the library's directory probe, `None` when the directory does not exist.
+fn writable(t: &Target, probe: Option<sqlite_vol::Result<DirReport>>) -> Check {
     let dir = &t.loc.dir;
-    if !dir.exists() {
+    let Some(probe) = probe else {
         return check(
             "writable",
             Verdict::Warn,
@@ -172,9 +184,8 @@ fn writable(t: &Target, volume: &Volume) -> Check {
             "mount the volume at {} (the service creates the directory when its parent is writable)",
             dir.display()
         ));
-    }
-    let db = Some(t.loc.path.as_path()).filter(|p| p.exists());
-    match sqlite_vol::prepare::prepare(dir, db, volume) {
+    };
+    match probe {
         Ok(_) => check(
             "writable",
             Verdict::Pass,
@@ -214,11 +225,11 @@ fn volume(t: &Target, v: &Volume) -> Vec<Check> {
     out
 }
 
-fn free_space(s: &Status) -> Check {
+/// `total`: the filesystem's size, from the directory probe.
+fn free_space(s: &Status, total: Option<u64>) -> Check {
     let Some(free) = s.free_bytes else {
         return check("free space", Verdict::Skip, "unknown");
     };
-    let total = total_bytes(&s.path);
     let share = total.filter(|t| *t > 0).map(|t| free as f64 / t as f64);
     let detail = match share {
         Some(p) => format!("{} free ({:.0}%)", ui::size(free), p * 100.0),
@@ -232,15 +243,6 @@ fn free_space(s: &Status) -> Check {
     } else {
         check("free space", Verdict::Pass, detail)
     }
-}
-
-/// The filesystem's size, from the library's directory probe (only when the directory exists; doctor
-/// creates nothing).
-fn total_bytes(db: &Path) -> Option<u64> {
-    let dir = db.parent().filter(|d| d.is_dir())?;
-    sqlite_vol::prepare::prepare(dir, None, &Volume::unknown())
-        .ok()?
-        .total_bytes
 }
 
 fn journal(s: &Status) -> Check {
@@ -319,6 +321,13 @@ fn lock(s: &Status) -> Check {
 fn backups(t: &Target, s: &Status) -> Check {
     let schedule = "run `sqlite-vol backup` now, and schedule it (SQLITE_VOL_BACKUP_INTERVAL=24h in the service, \
                     or cron `docker exec <container> sqlite-vol backup --keep 7`)";
+    let newest = |b: &sqlite_vol::backup::Entry| {
+        format!(
+            "newest is {} old: {}",
+            ui::age(b.age_seconds),
+            b.path.display()
+        )
+    };
     match &s.last_backup {
         None if !s.exists => check("backups", Verdict::Skip, "no database to back up yet"),
         None => check(
@@ -327,16 +336,9 @@ fn backups(t: &Target, s: &Status) -> Check {
             format!("none of {} in {}", t.app, s.backup_dir.display()),
         )
         .fix(schedule),
-        Some(b) if b.age_seconds > BACKUP_AGE_MAX => check(
-            "backups",
-            Verdict::Warn,
-            format!(
-                "newest is {} old: {}",
-                ui::age(b.age_seconds),
-                b.path.display()
-            ),
-        )
-        .fix(schedule),
+        Some(b) if b.age_seconds > BACKUP_AGE_MAX => {
+            check("backups", Verdict::Warn, newest(b)).fix(schedule)
+        }
         Some(b) if !b.has_manifest => check(
             "backups",
             Verdict::Warn,
@@ -346,15 +348,7 @@ fn backups(t: &Target, s: &Status) -> Check {
             ),
         )
         .fix("take a new backup with `sqlite-vol backup`"),
-        Some(b) => check(
-            "backups",
-            Verdict::Pass,
-            format!(
-                "newest is {} old: {}",
-                ui::age(b.age_seconds),
-                b.path.display()
-            ),
-        ),
+        Some(b) => check("backups", Verdict::Pass, newest(b)),
     }
 }
 

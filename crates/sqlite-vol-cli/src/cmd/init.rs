@@ -9,9 +9,7 @@
 //! It never touches an existing database: one with content is refused (exit 1) and left alone; `migrate`
 //! applies migrations to it, `reset` deletes it.
 
-use std::time::Duration;
-
-use sqlite_vol::{Database, Migrations};
+use sqlite_vol::Migrations;
 
 use super::{Exit, Refused, Target};
 use crate::cli::InitArgs;
@@ -34,14 +32,10 @@ pub fn run(t: &Target, a: &InitArgs) -> anyhow::Result<Exit> {
         Some(dir) => Migrations::from_dir(dir)?,
         None => Migrations::none(),
     };
-    let db = Database::builder(&t.app)
-        .path(path.clone())
+    let db = t
+        .builder(a.wait)
         .migrations(migrations)
-        .backup_dir(t.backup_dir.clone())
         .expect_existing(false)
-        .lock_wait(Duration::from_secs(a.wait.unwrap_or(0)))
-        .pool_size(1)
-        .no_backup_schedule_from_env()
         .open()
         .map_err(|e| t.app_hint(e.into()))?;
     let created = db.created();
@@ -77,7 +71,7 @@ pub fn run(t: &Target, a: &InitArgs) -> anyhow::Result<Exit> {
                 t.app,
                 sqlite_vol::identity::application_id(&t.app),
                 applied.len(),
-                version.map_or_else(|| "none".to_string(), |v| v.to_string()),
+                ui::schema(version),
                 volume.kind.describe()
             ),
         );

@@ -30,11 +30,7 @@ struct Row {
 
 /// Lists the backups of the target app in its backup directory, another directory, or an S3 bucket.
 pub fn run(t: &Target, a: &ListArgs) -> anyhow::Result<Exit> {
-    let place = match &a.from {
-        Some(from) => Place::parse(from)?,
-        None => Place::Dir(t.backup_dir.clone()),
-    };
-    let where_ = place.describe();
+    let place = t.place(a.from.as_deref())?;
     let listing = sqlite_vol::offsite::list(&place, &t.app)?;
     let rows: Vec<Row> = listing
         .backups
@@ -71,7 +67,10 @@ pub fn run(t: &Target, a: &ListArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     if rows.is_empty() {
-        ui::note(t.quiet, format_args!("no backups of {} in {where_}", t.app));
+        ui::note(
+            t.quiet,
+            format_args!("no backups of {} in {}", t.app, place.describe()),
+        );
         return Ok(Exit::Ok);
     }
     ui::line(format_args!(

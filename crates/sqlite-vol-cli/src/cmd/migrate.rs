@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use sqlite_vol::rusqlite::{Connection, OpenFlags};
+use sqlite_vol::rusqlite::Connection;
 use sqlite_vol::Migrations;
 
 use super::{Exit, Target};
@@ -17,20 +17,17 @@ pub fn run(t: &Target, a: &MigrateArgs) -> anyhow::Result<Exit> {
     let migrations = Migrations::from_dir(&a.dir)?;
     let path = &t.loc.path;
     if a.dry_run {
-        let plan = if path.is_file() {
-            let conn = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
-            conn.busy_timeout(Duration::from_secs(5))?;
-            migrations.plan(&conn, path)?
+        let exists = path.is_file();
+        let conn = if exists {
+            super::open_read_only(path, Duration::from_secs(5))?
         } else {
-            migrations.plan(&Connection::open_in_memory()?, path)?
+            Connection::open_in_memory()?
         };
+        let plan = migrations.plan(&conn, path)?;
         if a.json {
             ui::json(&serde_json::json!({
                 "path": path,
-                "exists": path.is_file(),
+                "exists": exists,
                 "current": plan.current,
                 "pending": plan.pending,
                 "latest": migrations.latest(),
@@ -42,8 +39,7 @@ pub fn run(t: &Target, a: &MigrateArgs) -> anyhow::Result<Exit> {
                 format_args!(
                     "{} is at schema {}; {} migration(s) pending (dry run, nothing changed):",
                     path.display(),
-                    plan.current
-                        .map_or_else(|| "none".to_string(), |v| v.to_string()),
+                    ui::schema(plan.current),
                     plan.pending.len()
                 ),
             );
@@ -53,14 +49,10 @@ pub fn run(t: &Target, a: &MigrateArgs) -> anyhow::Result<Exit> {
         }
         return Ok(Exit::Ok);
     }
-    let db = sqlite_vol::Database::builder(&t.app)
-        .path(path.clone())
+    let db = t
+        .builder(a.wait)
         .migrations(migrations)
-        .backup_dir(t.backup_dir.clone())
         .safety_backup(!a.no_safety_backup)
-        .lock_wait(Duration::from_secs(a.wait.unwrap_or(0)))
-        .pool_size(1)
-        .no_backup_schedule_from_env()
         .open()
         .map_err(|e| t.app_hint(e.into()))?;
     let applied = db.applied_migrations().to_vec();
@@ -86,7 +78,7 @@ pub fn run(t: &Target, a: &MigrateArgs) -> anyhow::Result<Exit> {
                 path.display(),
                 if created { " (created)" } else { "" },
                 applied.len(),
-                version.map_or_else(|| "none".to_string(), |v| v.to_string())
+                ui::schema(version)
             ),
         );
     }

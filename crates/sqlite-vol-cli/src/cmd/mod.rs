@@ -1,13 +1,15 @@
 //! One module per subcommand, each translating its arguments into library calls and formatting the result;
 //! here, what they share: finding the database and app ([`Target`]), outcomes and exit codes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::bail;
 use sqlite_vol::lock::Wait;
-use sqlite_vol::Location;
+use sqlite_vol::offsite::Place;
+use sqlite_vol::rusqlite::{Connection, OpenFlags};
+use sqlite_vol::{Builder, Database, Location};
 
 use crate::cli::{Cli, Command, DbOpts};
 
@@ -187,6 +189,35 @@ impl Target {
         }
         err
     }
+
+    /// `DIR|s3://…` as given, else the backup directory.
+    pub fn place(&self, from: Option<&str>) -> anyhow::Result<Place> {
+        Ok(match from {
+            Some(from) => Place::parse(from)?,
+            None => Place::Dir(self.backup_dir.clone()),
+        })
+    }
+
+    /// The library's startup path as a one-off maintenance command uses it: this database and backup
+    /// directory, one connection, no backup schedule, the maintenance lock waited for up to `wait` seconds.
+    pub fn builder(&self, wait: Option<u64>) -> Builder {
+        Database::builder(&self.app)
+            .path(self.loc.path.clone())
+            .backup_dir(self.backup_dir.clone())
+            .lock_wait(Duration::from_secs(wait.unwrap_or(0)))
+            .pool_size(1)
+            .no_backup_schedule_from_env()
+    }
+}
+
+/// Opens `path` read-only (never creating it), waiting up to `busy` for a writer's lock.
+pub fn open_read_only(path: &Path, busy: Duration) -> sqlite_vol::rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(busy)?;
+    Ok(conn)
 }
 
 /// `--wait SECS` as a lock wait: absent or 0 fails at once.

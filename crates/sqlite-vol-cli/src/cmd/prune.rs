@@ -1,18 +1,13 @@
 //! `sqlite-vol prune --keep N [DIR|s3://…]`: delete all but the newest N backups (files outside the naming
 //! scheme are never touched; in a bucket, uploads that never finished are removed too).
 
-use sqlite_vol::offsite::Place;
-
 use super::{Exit, Target};
 use crate::cli::PruneArgs;
 use crate::ui;
 
 /// Prunes the target app's backups and prints what was deleted.
 pub fn run(t: &Target, a: &PruneArgs) -> anyhow::Result<Exit> {
-    let place = match &a.from {
-        Some(from) => Place::parse(from)?,
-        None => Place::Dir(t.backup_dir.clone()),
-    };
+    let place = t.place(a.from.as_deref())?;
     let deleted = sqlite_vol::offsite::prune(&place, &t.app, a.keep as usize)?;
     if a.json {
         ui::json(&serde_json::json!({ "kept": a.keep, "deleted": deleted }))?;

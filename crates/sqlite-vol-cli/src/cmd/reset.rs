@@ -213,12 +213,10 @@ fn hold_exclusive(db: &Path) -> anyhow::Result<Option<Connection>> {
 fn safety_backup(t: &Target, a: &ResetArgs, lock: &MaintenanceLock) -> anyhow::Result<PathBuf> {
     let bar = ui::Bar::new(t.quiet || a.json, "backing up");
     let update = |p: Progress| bar.update(p);
+    // The lock is already held, so no wait; no retention, a quick check.
     let opts = BackupOptions {
-        dir: t.backup_dir.clone(),
-        keep: None,
-        full_check: false,
-        wait: super::wait(a.wait),
         progress: bar.active().then_some(&update as &dyn Fn(Progress)),
+        ..BackupOptions::new(t.backup_dir.clone())
     };
     let m =
         sqlite_vol::backup::backup_under(lock, &t.loc.path, &t.app, &opts).with_context(|| {

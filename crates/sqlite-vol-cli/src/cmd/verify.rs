@@ -78,8 +78,7 @@ pub fn run(opts: &DbOpts, a: &VerifyArgs) -> anyhow::Result<Exit> {
                 v.check,
                 v.sha256,
                 v.application_id,
-                v.schema_version
-                    .map_or_else(|| "none".to_string(), |s| s.to_string()),
+                ui::schema(v.schema_version),
                 v.created_at
                     .as_deref()
                     .map(|c| format!(", taken {c}"))

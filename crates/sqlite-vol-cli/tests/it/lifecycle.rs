@@ -15,12 +15,19 @@ fn in_container_on_persistent_storage(dir: &Path) -> bool {
     v.in_container && v.persistent == Some(true)
 }
 
-/// `reset --yes` plus `--force` only where the volume guard would otherwise refuse, plus `extra`.
-fn reset_args<'a>(env: &Env, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["reset", "--yes"];
+/// `reset`, plus `--force` only where the volume guard would otherwise refuse.
+fn reset_unguarded(env: &Env) -> Vec<&'static str> {
+    let mut args = vec!["reset"];
     if in_container_on_persistent_storage(&env.data) {
         args.push("--force");
     }
+    args
+}
+
+/// [`reset_unguarded`] with `--yes`, plus `extra`.
+fn reset_args<'a>(env: &Env, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = reset_unguarded(env);
+    args.push("--yes");
     args.extend_from_slice(extra);
     args
 }
@@ -52,10 +59,7 @@ sys.stdin.read()
 fn reset_without_yes_and_without_a_terminal_exits_2_and_deletes_nothing() -> TestResult {
     let env = Env::with_db("app", 20);
     let before = env.fingerprint();
-    let mut args = vec!["reset"];
-    if in_container_on_persistent_storage(&env.data) {
-        args.push("--force");
-    }
+    let args = reset_unguarded(&env);
     let r = env.run(&args).expect(2);
     assert!(
         r.stderr.contains("not a terminal") && r.stderr.contains("--yes"),
@@ -229,22 +233,14 @@ fn run_on_terminal(env: &Env, args: &[&str], typed: &str) -> Run {
         use std::io::Write;
         stdin.write_all(typed.as_bytes()).expect("type");
     }
-    let o = child.wait_with_output().expect("script(1) output");
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
+    Run::from(child.wait_with_output().expect("script(1) output"))
 }
 
 #[test]
 fn reset_on_a_terminal_deletes_only_when_the_file_name_is_typed_back() -> TestResult {
     let env = Env::with_db("app", 10);
     let before = env.fingerprint();
-    let mut args = vec!["reset"];
-    if in_container_on_persistent_storage(&env.data) {
-        args.push("--force");
-    }
+    let args = reset_unguarded(&env);
     // script(1) puts stdout and stderr on the same terminal, so everything arrives on its stdout.
     let r = run_on_terminal(&env, &args, "yes\n").expect(1);
     assert!(
