@@ -57,12 +57,17 @@ pub fn prepare(dir: &Path, db_file: Option<&Path>, volume: &Volume) -> Result<Di
     }
     probe(dir).map_err(|e| classify(e, dir, volume, "writing a probe file in"))?;
     if let Some(file) = db_file.filter(|f| f.exists()) {
-        // Judge by owner and mode instead of opening the file: closing any descriptor of a database would
-        // drop the SQLite locks this process may already hold on it (POSIX locks belong to the process).
-        let meta = std::fs::metadata(file).map_err(|e| Error::io("reading", file, e))?;
-        if !writable_by(&meta, process_ids()) {
-            let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
-            return Err(classify(denied, file, volume, "opening for writing"));
+        // Ask the kernel (access(2) with the effective ids: owner, groups including supplementary ones,
+        // ACLs) instead of opening the file: closing any descriptor of a database would drop the SQLite
+        // locks this process may already hold on it (POSIX locks belong to the process).
+        let access = rustix::fs::accessat(
+            rustix::fs::CWD,
+            file,
+            rustix::fs::Access::WRITE_OK,
+            rustix::fs::AtFlags::EACCESS,
+        );
+        if let Err(e) = access {
+            return Err(classify(e.into(), file, volume, "opening for writing"));
         }
     }
     Ok(DirReport {
@@ -71,15 +76,6 @@ pub fn prepare(dir: &Path, db_file: Option<&Path>, volume: &Volume) -> Result<Di
         free_bytes: fs2::available_space(dir).ok(),
         total_bytes: fs2::total_space(dir).ok(),
     })
-}
-
-/// Whether (uid, gid) may write a file with this owner and mode; root may write anything.
-fn writable_by(meta: &std::fs::Metadata, (uid, gid): (u32, u32)) -> bool {
-    let mode = meta.mode();
-    uid == 0
-        || (meta.uid() == uid && mode & 0o200 != 0)
-        || (meta.gid() == gid && mode & 0o020 != 0)
-        || mode & 0o002 != 0
 }
 
 /// Create, write, fsync and remove a uniquely named file.

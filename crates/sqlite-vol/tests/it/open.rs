@@ -217,6 +217,45 @@ fn unwritable_directory_names_uid_owner_mode_and_chown_fix() -> TestResult {
     Ok(())
 }
 
+#[test]
+fn a_database_writable_through_a_supplementary_group_opens() -> TestResult {
+    // As with a Kubernetes fsGroup: the files belong to another user and to a group the process has only
+    // as a supplementary group. The kernel lets it write; so must the writability check.
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = Tmp::new();
+    let dir = tmp.path().join("shared");
+    Database::builder("it").path(&dir).open()?.close()?;
+    std::fs::set_permissions(tmp.path(), PermissionsExt::from_mode(0o755))?;
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    paths.push(dir.clone());
+    for path in paths {
+        std::os::unix::fs::chown(&path, Some(4243), Some(4242))?;
+        let mode = if path.is_dir() { 0o770 } else { 0o660 };
+        std::fs::set_permissions(&path, PermissionsExt::from_mode(mode))?;
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--groups=4242"])
+        .arg(std::env::current_exe()?)
+        .args([
+            "--exact",
+            "open::child_probe_dir",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("SQLITE_VOL_IT_CHILD_DIR", &dir)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("OPENED"), "{text}");
+    Ok(())
+}
+
 /// Runs only as the child of `unwritable_directory_names_uid_owner_mode_and_chown_fix`.
 #[test]
 fn child_probe_dir() {
