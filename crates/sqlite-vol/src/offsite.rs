@@ -130,6 +130,25 @@ pub fn send(place: &Place, m: &Manifest) -> Result<String> {
     Ok(to)
 }
 
+/// [`send`], then, with `keep`, [`prune`] `place` to the newest `keep` backups of `app`. Returns where the
+/// backup now is and what was pruned. The one sequence for scheduled, library and command-line backups.
+///
+/// # Errors
+/// As [`send`] and [`prune`]; nothing is pruned when sending fails.
+pub fn send_keeping(
+    place: &Place,
+    m: &Manifest,
+    app: &str,
+    keep: Option<usize>,
+) -> Result<(String, Vec<String>)> {
+    let to = send(place, m)?;
+    let pruned = match keep {
+        Some(k) => prune(place, app, k)?,
+        None => Vec::new(),
+    };
+    Ok((to, pruned))
+}
+
 fn file_name(p: &Path) -> Result<String> {
     p.file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -109,6 +109,7 @@ pub struct Builder {
     on_create: Option<OnCreate>,
     schedule: Option<(Duration, Option<usize>)>,
     schedule_from_env: bool,
+    restore_from_env: bool,
     backup_to: Option<String>,
     restore_from: Option<String>,
 }
@@ -131,6 +132,7 @@ impl Builder {
             on_create: None,
             schedule: None,
             schedule_from_env: true,
+            restore_from_env: true,
             backup_to: None,
             restore_from: None,
         }
@@ -246,6 +248,13 @@ impl Builder {
         self
     }
 
+    /// Ignore `SQLITE_VOL_RESTORE_FROM` (restore on first start only through [`Builder::restore_from`]), as a
+    /// tool that creates a database on purpose must.
+    pub fn no_restore_from_env(mut self) -> Builder {
+        self.restore_from_env = false;
+        self
+    }
+
     /// Ignore `SQLITE_VOL_BACKUP_INTERVAL` (scheduled backups only through [`Builder::backup_every`]).
     pub fn no_backup_schedule_from_env(mut self) -> Builder {
         self.schedule_from_env = false;
@@ -274,7 +283,11 @@ impl Builder {
         let restore_from = self
             .restore_from
             .take()
-            .or_else(|| settings::env_str(settings::RESTORE_FROM))
+            .or_else(|| {
+                self.restore_from_env
+                    .then(|| settings::env_str(settings::RESTORE_FROM))
+                    .flatten()
+            })
             .map(|l| Place::parse(&l))
             .transpose()?;
         let backup_to = self
@@ -725,10 +738,7 @@ impl Database {
         keep: Option<usize>,
     ) -> Result<(backup::Manifest, String)> {
         let m = self.backup(keep)?;
-        let to = crate::offsite::send(place, &m)?;
-        if let Some(k) = keep {
-            crate::offsite::prune(place, &self.app, k)?;
-        }
+        let (to, _) = crate::offsite::send_keeping(place, &m, &self.app, keep)?;
         Ok((m, to))
     }
 

@@ -103,13 +103,7 @@ pub fn restore_under(
     opts: &RestoreOptions<'_>,
 ) -> Result<Restored> {
     let started = Instant::now();
-    if lock.path() != crate::lock::lock_path(db) {
-        return Err(Error::Config {
-            variable: "maintenance lock".into(),
-            value: lock.path().display().to_string(),
-            reason: format!("it is not the lock of {}", db.display()),
-        });
-    }
+    lock.ensure_lock_of(db)?;
     let verified = check_backup(file, db, app, opts)?;
     apply(&verified, file, db, app, opts, started)
 }

@@ -52,9 +52,7 @@ impl Schedule {
                 };
                 tracing::info!(backup = %m.path.display(), bytes = m.bytes, duration_ms = m.duration_ms, "scheduled backup done");
                 let Some(place) = to.as_deref() else { continue };
-                let sent = offsite::send(place, &m)
-                    .and_then(|_| keep.map_or(Ok(Vec::new()), |k| offsite::prune(place, &app, k)));
-                if let Err(e) = sent {
+                if let Err(e) = offsite::send_keeping(place, &m, &app, keep) {
                     tracing::error!(error = %e, to = %place.describe(),
                         "sending the scheduled backup off-site failed; it stays in the local folder, and the next one is sent at the next interval");
                 }

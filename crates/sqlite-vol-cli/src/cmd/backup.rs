@@ -40,17 +40,15 @@ pub fn run(t: &Target, a: &BackupArgs) -> anyhow::Result<Exit> {
     bar.clear();
     let (uploaded, pruned) = match place.as_ref() {
         Some(place) => {
-            let url = sqlite_vol::offsite::send(place, &m).with_context(|| {
-                format!(
-                    "the backup {} was taken and checked, but sending it to {} failed",
-                    m.path.display(),
-                    place.describe()
-                )
-            })?;
-            let pruned = match a.keep {
-                Some(k) => sqlite_vol::offsite::prune(place, &t.app, k as usize)?,
-                None => Vec::new(),
-            };
+            let keep = a.keep.map(|k| k as usize);
+            let (url, pruned) = sqlite_vol::offsite::send_keeping(place, &m, &t.app, keep)
+                .with_context(|| {
+                    format!(
+                        "the backup {} was taken and checked, but sending it to {} failed",
+                        m.path.display(),
+                        place.describe()
+                    )
+                })?;
             (Some(url), pruned)
         }
         None => (None, Vec::new()),

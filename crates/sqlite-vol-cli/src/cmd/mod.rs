@@ -199,7 +199,9 @@ impl Target {
     }
 
     /// The library's startup path as a one-off maintenance command uses it: this database and backup
-    /// directory, one connection, no backup schedule, the maintenance lock waited for up to `wait` seconds.
+    /// directory, one connection, no backup schedule and no restore on first start (`init` creates a new
+    /// database on purpose; `restore --if-db-not-exists` is the command for that), the maintenance lock
+    /// waited for up to `wait` seconds.
     pub fn builder(&self, wait: Option<u64>) -> Builder {
         Database::builder(&self.app)
             .path(self.loc.path.clone())
@@ -207,6 +209,7 @@ impl Target {
             .lock_wait(Duration::from_secs(wait.unwrap_or(0)))
             .pool_size(1)
             .no_backup_schedule_from_env()
+            .no_restore_from_env()
     }
 }
 
