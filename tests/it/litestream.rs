@@ -3,7 +3,6 @@
 //! back from the replica alone, and Litestream's checkpoints keep the WAL bounded. Litestream runs with the
 //! shipped `docker/litestream.yml`, only its database path changed.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlite_vol_tests::offsite::{litestream, Moto};
-use sqlite_vol_tests::support::{bin, register, sqlite3_integrity, Service, TestResult};
+use sqlite_vol_tests::support::{bin, log_file, register, sqlite3_integrity, Service, TestResult};
 
 const PASSWORD: &str = "correct horse battery staple";
 const BUCKET: &str = "replicas";
@@ -45,17 +44,6 @@ fn env(moto: &Moto, prefix: &str) -> Vec<(&'static str, String)> {
     env
 }
 
-fn log_file(name: &str) -> (File, PathBuf) {
-    let logs = std::env::temp_dir().join("sqlite-vol-test-logs");
-    std::fs::create_dir_all(&logs).expect("log folder");
-    let path = logs.join(format!(
-        "{name}-{}-{:?}.log",
-        std::process::id(),
-        Instant::now()
-    ));
-    (File::create(&path).expect("log file"), path)
-}
-
 /// A running `litestream replicate`, killed if dropped (a test that panics leaves no process behind).
 struct Replicator {
     child: Child,
@@ -83,19 +71,26 @@ impl Replicator {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn wait_for_log(&mut self, needle: &str, within: Duration) {
+    /// Polls until `done` holds; fails the test if Litestream exits first or `within` passes.
+    fn wait_until(&mut self, what: &str, within: Duration, done: impl Fn(&Self) -> bool) {
         let deadline = Instant::now() + within;
-        while !self.log().contains(needle) {
+        while !done(self) {
             if let Ok(Some(s)) = self.child.try_wait() {
                 panic!("litestream exited ({s}):\n{}", self.log());
             }
             assert!(
                 Instant::now() < deadline,
-                "litestream did not log {needle:?} within {within:?}:\n{}",
+                "litestream {what} within {within:?}:\n{}",
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    fn wait_for_log(&mut self, needle: &str, within: Duration) {
+        self.wait_until(&format!("did not log {needle:?}"), within, |r| {
+            r.log().contains(needle)
+        });
     }
 
     /// How many WAL segments Litestream has uploaded so far.
@@ -106,18 +101,9 @@ impl Replicator {
     /// Waits until Litestream has uploaded `n` more WAL segments, i.e. replicated while the load runs.
     fn wait_for_uploads(&mut self, n: usize) {
         let want = self.uploads() + n;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.uploads() < want {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                panic!("litestream exited ({s}):\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "litestream uploaded nothing for 20 s:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_until("uploaded nothing", Duration::from_secs(20), |r| {
+            r.uploads() >= want
+        });
     }
 
     /// SIGTERM: Litestream 0.3.13 syncs the WAL to its shadow copy and then to every replica before it
@@ -356,10 +342,7 @@ fn every_acknowledged_registration_logs_in_after_restoring_from_litestream_alone
         "too few acknowledged writes ({})",
         acked.len()
     );
-    let lost: Vec<_> = acked
-        .iter()
-        .filter(|e| !matches!(svc.login(e, PASSWORD), Ok((200, _))))
-        .collect();
+    let lost = svc.lost(&acked, PASSWORD);
     assert!(
         lost.is_empty(),
         "{} of {} acknowledged registrations missing after the restore: {lost:?}",

@@ -44,6 +44,13 @@ fn json(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("not JSON: {}", text(o)))
 }
 
+/// `sqlite-vol backup --to PLACE --json`, which must succeed; its JSON answer.
+fn backup_to(moto: &Moto, db: &Path, place: &str) -> Value {
+    let out = sv(moto, db, &["backup", "--to", place, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    json(&out)
+}
+
 /// A stamped `ledger` database with `rows` rows of 1 KiB random payload (30 000 rows ≈ 31 MiB, several
 /// multipart parts).
 fn make_db(dir: &Path, rows: usize) -> PathBuf {
@@ -94,13 +101,7 @@ fn a_backup_sent_to_s3_comes_back_into_an_empty_volume_with_every_row() -> TestR
     let db = make_db(src.path(), 30_000);
     let before = digest(&db);
 
-    let out = sv(
-        &moto,
-        &db,
-        &["backup", "--to", "s3://offsite/prod/ledger", "--json"],
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let b = json(&out);
+    let b = backup_to(&moto, &db, "s3://offsite/prod/ledger");
     let name = Path::new(b["path"].as_str().ok_or("no path")?)
         .file_name()
         .ok_or("no name")?
@@ -170,9 +171,7 @@ fn a_named_s3_backup_replaces_a_live_database_after_a_safety_backup() -> TestRes
     moto.create_bucket("named");
     let tmp = tempfile::tempdir()?;
     let db = make_db(tmp.path(), 200);
-    let out = sv(&moto, &db, &["backup", "--to", "s3://named/x", "--json"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let url = json(&out)["uploaded_to"]
+    let url = backup_to(&moto, &db, "s3://named/x")["uploaded_to"]
         .as_str()
         .ok_or("no url")?
         .to_string();
@@ -205,10 +204,8 @@ fn prune_in_a_bucket_keeps_the_newest_and_clears_interrupted_uploads() -> TestRe
     moto.put("prune", "p/ledger-20200101T000000Z.db", b"half an upload")?;
     let mut names = Vec::new();
     for _ in 0..3 {
-        let out = sv(&moto, &db, &["backup", "--to", "s3://prune/p", "--json"]);
-        assert!(out.status.success(), "{}", text(&out));
         names.push(
-            json(&out)["uploaded_to"]
+            backup_to(&moto, &db, "s3://prune/p")["uploaded_to"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string(),
@@ -255,11 +252,10 @@ fn a_tampered_s3_backup_is_refused_and_nothing_is_left_behind() -> TestResult {
     moto.create_bucket("tamper");
     let tmp = tempfile::tempdir()?;
     let db = make_db(tmp.path(), 300);
-    let out = sv(&moto, &db, &["backup", "--to", "s3://tamper/t", "--json"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let url = json(&out)["uploaded_to"].as_str().ok_or("url")?.to_string();
+    let b = backup_to(&moto, &db, "s3://tamper/t");
+    let url = b["uploaded_to"].as_str().ok_or("url")?.to_string();
     let key = url.trim_start_matches("s3://tamper/");
-    let mut data = std::fs::read(json(&out)["path"].as_str().ok_or("path")?)?;
+    let mut data = std::fs::read(b["path"].as_str().ok_or("path")?)?;
     let mid = data.len() / 2;
     data[mid] ^= 0x55;
     moto.put("tamper", key, &data)?;

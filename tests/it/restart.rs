@@ -83,10 +83,7 @@ fn every_acknowledged_registration_survives_sigkill_under_concurrent_load() -> T
         acked.len()
     );
     let svc = Service::start(tmp.path());
-    let lost: Vec<_> = acked
-        .iter()
-        .filter(|e| !matches!(svc.login(e, PASSWORD), Ok((200, _))))
-        .collect();
+    let lost = svc.lost(&acked, PASSWORD);
     assert!(
         lost.is_empty(),
         "{} of {} acknowledged registrations lost: {lost:?}",

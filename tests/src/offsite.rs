@@ -30,6 +30,11 @@ pub fn litestream() -> PathBuf {
     )
 }
 
+/// The Python of moto's venv, which has boto3.
+pub fn moto_python() -> PathBuf {
+    tool("SQLITE_VOL_MOTO_PYTHON", "moto/bin/python")
+}
+
 /// A free TCP port on loopback (bound and released; good enough for a server started right after).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -52,9 +57,7 @@ impl Moto {
     pub fn start() -> Moto {
         let bin = tool("SQLITE_VOL_MOTO_SERVER", "moto/bin/moto_server");
         let port = free_port();
-        let logs = std::env::temp_dir().join("sqlite-vol-test-logs");
-        std::fs::create_dir_all(&logs).expect("log folder");
-        let log = std::fs::File::create(logs.join(format!("moto-{port}.log"))).expect("moto log");
+        let (log, log_path) = crate::support::log_file("moto");
         let child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -78,8 +81,8 @@ impl Moto {
             }
             if let Ok(Some(status)) = moto.child.try_wait() {
                 panic!(
-                    "moto_server exited at start ({status}); see its log in {}",
-                    logs.display()
+                    "moto_server exited at start ({status}); see its log {}",
+                    log_path.display()
                 );
             }
             assert!(
@@ -114,14 +117,13 @@ impl Moto {
     /// Writes one object as-is with boto3 (from moto's venv), as a broken or interrupted upload, or a
     /// tampered store, would leave it. Signed, so it may overwrite what a signed client wrote.
     pub fn put(&self, bucket: &str, key: &str, data: &[u8]) -> std::io::Result<()> {
-        let python = tool("SQLITE_VOL_MOTO_PYTHON", "moto/bin/python");
         let tmp = tempfile::NamedTempFile::new()?;
         std::fs::write(tmp.path(), data)?;
         let script = "import sys, boto3\n\
             s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1',\n\
                 aws_access_key_id='test', aws_secret_access_key='test')\n\
             s3.put_object(Bucket=sys.argv[2], Key=sys.argv[3], Body=open(sys.argv[4], 'rb').read())\n";
-        let out = Command::new(python)
+        let out = Command::new(moto_python())
             .args(["-c", script, &self.endpoint, bucket, key])
             .arg(tmp.path())
             .output()?;

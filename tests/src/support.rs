@@ -44,14 +44,7 @@ impl Service {
 
     pub fn start_with(dir: &Path, env: &[(&str, &str)]) -> Service {
         // Logs live outside the data folder, so they never count as files the service created there.
-        let logs = std::env::temp_dir().join("sqlite-vol-test-logs");
-        std::fs::create_dir_all(&logs).expect("log folder");
-        let log = logs.join(format!(
-            "accounts-{}-{:x}.log",
-            std::process::id(),
-            rand_u64()
-        ));
-        let stderr = std::fs::File::create(&log).expect("log file");
+        let (stderr, log) = log_file("accounts");
         let mut cmd = Command::new(bin("accounts"));
         for var in [
             "SQLITE_VOL_REQUIRE_PERSISTENT",
@@ -131,6 +124,14 @@ impl Service {
     pub fn me(&self, token: &str) -> std::io::Result<(u16, Value)> {
         http(&self.addr, "GET", "/api/v1/auth/me", None, Some(token))
     }
+
+    /// The accounts among `emails` that do not log in with `password` (lost acknowledged registrations).
+    pub fn lost<'a>(&self, emails: &'a [String], password: &str) -> Vec<&'a String> {
+        emails
+            .iter()
+            .filter(|e| !matches!(self.login(e, password), Ok((200, _))))
+            .collect()
+    }
 }
 
 impl Drop for Service {
@@ -138,6 +139,18 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A new log file `<name>-<pid>-<random>.log` in the shared test-log folder under the temp dir.
+pub fn log_file(name: &str) -> (std::fs::File, PathBuf) {
+    let logs = std::env::temp_dir().join("sqlite-vol-test-logs");
+    std::fs::create_dir_all(&logs).expect("log folder");
+    let path = logs.join(format!(
+        "{name}-{}-{:x}.log",
+        std::process::id(),
+        rand_u64()
+    ));
+    (std::fs::File::create(&path).expect("log file"), path)
 }
 
 fn rand_u64() -> u128 {

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::data::DataSet;
-use super::{median, quantile, secs, Config, Results};
+use super::{fresh, median, quantile, secs, Config, Results};
 
 const WRITER: &str = r#"
 import os, sqlite3, sys, time
@@ -38,12 +38,6 @@ fn now() -> f64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
-}
-
-fn fresh(dir: &Path) -> Result<PathBuf, String> {
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    Ok(dir.to_path_buf())
 }
 
 fn sh(db: &Path, cmd: &str) -> Command {
@@ -155,20 +149,15 @@ pub fn idle(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String> {
             times[i].push(secs(d));
         }
     }
-    let mbps: Vec<f64> = times
-        .iter_mut()
-        .map(|t| ds.bytes as f64 / 1e6 / median(t))
-        .collect();
-    for (i, (name, _)) in contenders.iter().enumerate() {
-        r.line(
-            "idle backup",
-            *name,
-            mbps[i],
-            "MB/s",
-            Some(mbps[i] / mbps[1]),
-            "ratio to cp + fsync",
-        );
-    }
+    let names: Vec<&str> = contenders.iter().map(|c| c.0).collect();
+    let mbps = r.mb_per_s(
+        "idle backup",
+        &names,
+        &mut times,
+        ds.bytes,
+        1,
+        "ratio to cp + fsync",
+    );
     r.target("idle backup ÷ cp + fsync", mbps[0] / mbps[1], 0.75, false);
     r.target(
         "idle backup ÷ sqlite3 .backup",
@@ -384,20 +373,14 @@ pub fn restore(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String
             );
         }
     }
-    let mbps: Vec<f64> = times
-        .iter_mut()
-        .map(|t| ds.bytes as f64 / 1e6 / median(t))
-        .collect();
-    for (i, name) in names.iter().enumerate() {
-        r.line(
-            "restore",
-            *name,
-            mbps[i],
-            "MB/s",
-            Some(mbps[i] / mbps[1]),
-            "ratio to cp + fsync",
-        );
-    }
+    let mbps = r.mb_per_s(
+        "restore",
+        &names,
+        &mut times,
+        ds.bytes,
+        1,
+        "ratio to cp + fsync",
+    );
     r.target("restore ÷ cp + fsync", mbps[0] / mbps[1], 0.6, false);
     let _ = std::fs::remove_dir_all(&work);
     Ok(())

@@ -2,7 +2,7 @@
 //! the figures are medians and ratios, so a noisy shared machine flatters no one. Writes
 //! `target/bench/results.json` and prints a Markdown table.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod backup;
@@ -133,6 +133,27 @@ impl Results {
         });
     }
 
+    /// Throughput lines, one per contender: `bytes` over each contender's median time, with the ratio to
+    /// contender `base`. Returns the MB/s figures in `names` order.
+    fn mb_per_s(
+        &mut self,
+        section: &'static str,
+        names: &[&str],
+        times: &mut [Vec<f64>],
+        bytes: u64,
+        base: usize,
+        note: &str,
+    ) -> Vec<f64> {
+        let mbps: Vec<f64> = times
+            .iter_mut()
+            .map(|t| bytes as f64 / 1e6 / median(t))
+            .collect();
+        for (name, v) in names.iter().zip(&mbps) {
+            self.line(section, *name, *v, "MB/s", Some(v / mbps[base]), note);
+        }
+        mbps
+    }
+
     fn markdown(&self) -> String {
         let mut s = format!(
             "Machine: {}; data set {} MiB; {} runs each, medians.\n\n",
@@ -178,6 +199,13 @@ pub(crate) fn quantile(v: &mut [f64], q: f64) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Empties `dir` (creating it if needed) and returns it.
+pub(crate) fn fresh(dir: &Path) -> Result<PathBuf, String> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    Ok(dir.to_path_buf())
 }
 
 pub(crate) fn secs(d: Duration) -> f64 {

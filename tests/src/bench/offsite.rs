@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::data::DataSet;
-use super::{median, secs, Config, Results};
+use super::{fresh, secs, Config, Results};
 use crate::offsite::Moto;
 use crate::support::bin;
 
@@ -31,14 +31,6 @@ else:
     s3.download_file(bucket, key, path, Config=TransferConfig(multipart_threshold=1 << 40))
 "#;
 
-fn python() -> PathBuf {
-    std::env::var_os("SQLITE_VOL_MOTO_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tools/moto/bin/python")
-        })
-}
-
 fn check(mut c: Command, what: &str) -> Result<(), String> {
     let out = c
         .stdout(Stdio::null())
@@ -55,14 +47,8 @@ fn check(mut c: Command, what: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn fresh(dir: &Path) -> Result<PathBuf, String> {
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    Ok(dir.to_path_buf())
-}
-
 fn boto(moto: &Moto, op: &str, key: &str, path: &Path) -> Command {
-    let mut c = Command::new(python());
+    let mut c = Command::new(crate::offsite::moto_python());
     c.args(["-c", BOTO, op, &moto.endpoint, "bench", key])
         .arg(path);
     c
@@ -127,7 +113,6 @@ fn replicate(moto: &Moto, cfg: &Path) -> Result<(), String> {
 /// Off-site backup and restore, side by side.
 pub fn run(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String> {
     let work = fresh(&cfg.dir.join("offsite"))?;
-    let mb = ds.bytes as f64 / 1e6;
     let up_names = [
         "sqlite-vol backup --to s3:// (checked, manifest)",
         "sqlite3 .backup + boto3 upload_file",
@@ -221,28 +206,22 @@ pub fn run(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String> {
         );
         drop(moto);
     }
-    let up_mbps: Vec<f64> = up.iter_mut().map(|t| mb / median(t)).collect();
-    for (i, name) in up_names.iter().enumerate() {
-        r.line(
-            "off-site backup",
-            *name,
-            up_mbps[i],
-            "MB/s",
-            Some(up_mbps[i] / up_mbps[1]),
-            "ratio to .backup + boto3; moto on loopback",
-        );
-    }
-    let down_mbps: Vec<f64> = down.iter_mut().map(|t| mb / median(t)).collect();
-    for (i, name) in down_names.iter().enumerate() {
-        r.line(
-            "off-site restore",
-            *name,
-            down_mbps[i],
-            "MB/s",
-            Some(down_mbps[i] / down_mbps[1]),
-            "onto an empty volume; ratio to the unchecked download",
-        );
-    }
+    let up_mbps = r.mb_per_s(
+        "off-site backup",
+        &up_names,
+        &mut up,
+        ds.bytes,
+        1,
+        "ratio to .backup + boto3; moto on loopback",
+    );
+    let down_mbps = r.mb_per_s(
+        "off-site restore",
+        &down_names,
+        &mut down,
+        ds.bytes,
+        1,
+        "onto an empty volume; ratio to the unchecked download",
+    );
     r.target(
         "off-site backup ÷ .backup + boto3 upload",
         up_mbps[0] / up_mbps[1],

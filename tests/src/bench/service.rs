@@ -3,7 +3,7 @@
 //! second against the raw argon2 hash rate of this machine (the ceiling for logins).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,16 +14,9 @@ use super::data::DataSet;
 use super::{median, quantile, secs, Config, Results};
 use crate::support::{bin, http, login, register, Service};
 
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| e.to_string())
-}
-
 /// Seconds from exec to the first 200 on /health.
 fn time_to_ready(dir: &Path) -> Result<f64, String> {
-    let addr = format!("127.0.0.1:{}", free_port()?);
+    let addr = format!("127.0.0.1:{}", crate::offsite::free_port());
     let t = Instant::now();
     let mut child = Command::new(bin("accounts"))
         .env("DB_PATH", dir)

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use super::{Config, Report};
-use crate::support::{bin, login, register, sqlite3_integrity, Service};
+use crate::support::{bin, register, sqlite3_integrity, Service};
 
 const AREA: &str = "hostile environments";
 const PASSWORD: &str = "hostile password 1";
@@ -133,10 +133,7 @@ fn populate(dir: &Path, n: usize, tag: &str) -> Result<Vec<String>, String> {
 
 fn all_log_in(dir: &Path, emails: &[String]) -> Result<(), String> {
     let svc = Service::start(dir);
-    let lost: Vec<_> = emails
-        .iter()
-        .filter(|e| !matches!(login(&svc.addr, e, PASSWORD), Ok((200, _))))
-        .collect();
+    let lost = svc.lost(emails, PASSWORD);
     if lost.is_empty() {
         Ok(())
     } else {
@@ -387,17 +384,13 @@ pub fn run(_cfg: &Config, report: &mut Report) -> Result<(), String> {
         std::fs::write(m.join("V2__b.sql"), "CREATE TABLE b AS SELECT * FROM a;\n").map_err(|e| e.to_string())?;
         let db = dir.join("accounts.db");
         drop(sqlite_vol::Database::builder("accounts").path(&db).no_backup_schedule_from_env().open().map_err(|e| e.to_string())?);
-        let spawn = || {
-            Command::new(bin("sqlite-vol"))
-                .args(["migrate", "--dir", &m.to_string_lossy(), "--db", &db.to_string_lossy(), "--app", "accounts"])
-                .output()
-        };
+        let spawn = || cli(&["migrate", "--dir", &m.to_string_lossy()], &db);
         let (a, b) = std::thread::scope(|s| {
             let a = s.spawn(spawn);
             let b = s.spawn(spawn);
             (a.join(), b.join())
         });
-        let (a, b) = (a.map_err(|_| "panic")?.map_err(|e| e.to_string())?, b.map_err(|_| "panic")?.map_err(|e| e.to_string())?);
+        let (a, b) = (a.map_err(|_| "panic")??, b.map_err(|_| "panic")??);
         for o in [&a, &b] {
             let said = String::from_utf8_lossy(&o.stderr);
             if !(o.status.success() || (o.status.code() == Some(2) && said.contains("in progress"))) {

@@ -16,7 +16,7 @@ use crate::support::{bin, Rng};
 const APP: &str = "campaign";
 
 /// Writes the two migration folders: V1 (tables), and V1 + a slow V2 (copy and index the big table).
-fn migration_dirs(root: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
+pub(super) fn migration_dirs(root: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
     let (m1, m2) = (root.join("m1"), root.join("m2"));
     for d in [&m1, &m2] {
         std::fs::create_dir_all(d)?;
@@ -159,13 +159,10 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
     };
 
     // Backups.
-    let t_backup = timed(cli(&["backup", "--to", &backups.to_string_lossy()], &live))?;
+    let backup = || cli(&["backup", "--to", &backups.to_string_lossy()], &live);
+    let t_backup = timed(backup())?;
     for _ in 0..cfg.maint_kills {
-        mid_kills += u64::from(kill_within(
-            cli(&["backup", "--to", &backups.to_string_lossy()], &live),
-            t_backup,
-            &mut rng,
-        )?);
+        mid_kills += u64::from(kill_within(backup(), t_backup, &mut rng)?);
         check(&live, &[&old_digest])?;
         for e in sqlite_vol::backup::list(&backups, APP).map_err(|e| e.to_string())? {
             if sqlite_vol::verify(&e.path, false, None).is_err() {
@@ -174,19 +171,15 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
         }
     }
     // Restores of the "new" content over the "old".
-    let restore_args = [
-        "restore",
-        &new_backup.to_string_lossy(),
-        "--yes",
-        "--no-safety-backup",
-    ]
-    .map(String::from);
-    let restore_args: Vec<&str> = restore_args.iter().map(String::as_str).collect();
-    let t_restore = timed(cli(&restore_args, &live))?;
+    let restore = || {
+        let from = new_backup.to_string_lossy();
+        cli(&["restore", &from, "--yes", "--no-safety-backup"], &live)
+    };
+    let t_restore = timed(restore())?;
     let (mut became_new, mut stayed_old) = (0, 0);
     for _ in 0..cfg.maint_kills {
         reset(&live, &pristine)?;
-        mid_kills += u64::from(kill_within(cli(&restore_args, &live), t_restore, &mut rng)?);
+        mid_kills += u64::from(kill_within(restore(), t_restore, &mut rng)?);
         let d = check(&live, &[&old_digest, &new_digest])?;
         if d == new_digest {
             became_new += 1;
@@ -196,15 +189,12 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
     }
     // Migrations (V2 copies and indexes the big table).
     reset(&live, &pristine)?;
-    let t_migrate = timed(cli(&["migrate", "--dir", &m2.to_string_lossy()], &live))?;
+    let migrate = || cli(&["migrate", "--dir", &m2.to_string_lossy()], &live);
+    let t_migrate = timed(migrate())?;
     let (mut at_v1, mut at_v2, mut half_migrated) = (0, 0, 0);
     for _ in 0..cfg.maint_kills {
         reset(&live, &pristine)?;
-        mid_kills += u64::from(kill_within(
-            cli(&["migrate", "--dir", &m2.to_string_lossy()], &live),
-            t_migrate,
-            &mut rng,
-        )?);
+        mid_kills += u64::from(kill_within(migrate(), t_migrate, &mut rng)?);
         check(&live, &[&old_digest])?;
         let c = rusqlite::Connection::open(&live).map_err(|e| e.to_string())?;
         let version = sqlite_vol::migrate::schema_version(&c, &live).map_err(|e| e.to_string())?;

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::maint::{digest, kill_within, make_big, timed};
+use super::maint::{digest, kill_within, make_big, migration_dirs, timed};
 use super::{Config, Report};
 use crate::offsite::Moto;
 use crate::support::{bin, Rng};
@@ -60,13 +60,7 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
     let mut rng = Rng::new(cfg.seed ^ 0x6f66_6673);
     let moto = Moto::start();
     moto.create_bucket("campaign");
-    let m1 = root.join("m1");
-    std::fs::create_dir_all(&m1).map_err(|e| e.to_string())?;
-    std::fs::write(
-        m1.join("V1__big.sql"),
-        "CREATE TABLE big (id INTEGER PRIMARY KEY, b BLOB NOT NULL);\nCREATE TABLE marker (v TEXT NOT NULL);\n",
-    )
-    .map_err(|e| e.to_string())?;
+    let (m1, _) = migration_dirs(root).map_err(|e| e.to_string())?;
     let db = make_big(&root.join("live"), &m1, cfg.big_mib, "live")?;
     let want = digest(&db)?;
     let kills = cfg.maint_kills * 2;
@@ -191,23 +185,13 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
         moto.put("campaign", &key, &data)
             .map_err(|e| e.to_string())?;
         let target = root.join(format!("tampered-{i}")).join("campaign.db");
-        let ok = Command::new(bin("sqlite-vol"))
-            .arg("--db")
-            .arg(&target)
-            .args([
-                "--app",
-                APP,
-                "-q",
-                "restore",
-                "--if-db-not-exists",
-                "--latest",
-                tampered_place,
-            ])
-            .envs(moto.env())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
+        let ok = cli(
+            &moto,
+            &target,
+            &["restore", "--if-db-not-exists", "--latest", tampered_place],
+        )
+        .status()
+        .is_ok_and(|s| s.success());
         if ok || sqlite_vol::location::has_content(&target) {
             accepted += 1;
         }
