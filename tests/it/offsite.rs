@@ -703,3 +703,35 @@ fn a_service_whose_backup_place_is_unreachable_refuses_to_start_empty() -> TestR
     );
     Ok(())
 }
+
+#[test]
+fn init_creates_an_empty_database_even_with_a_restore_place_in_the_environment() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let db = make_db(tmp.path(), 20);
+    let out = Command::new(bin("sqlite-vol"))
+        .arg("--db")
+        .arg(&db)
+        .args(["--app", APP, "-q", "backup"])
+        .output()?;
+    assert!(out.status.success(), "{}", text(&out));
+    let fresh = tmp.path().join("fresh/ledger.db");
+    let out = Command::new(bin("sqlite-vol"))
+        .arg("--db")
+        .arg(&fresh)
+        .args(["--app", APP, "init"])
+        .env("SQLITE_VOL_RESTORE_FROM", tmp.path().join("backups"))
+        .output()?;
+    assert!(
+        out.status.success(),
+        "init must create, not restore: {}",
+        text(&out)
+    );
+    let c = rusqlite::Connection::open(&fresh)?;
+    let tables: i64 = c.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'entries'",
+        [],
+        |r| r.get(0),
+    )?;
+    assert_eq!(tables, 0, "the backup's table must not be there");
+    Ok(())
+}
