@@ -471,17 +471,24 @@ fn remote_error(action: &'static str, url: &str, e: &StoreError) -> Error {
     } else if has(&["NoSuchBucket"]) {
         "create the bucket, or correct its name in the s3:// URL"
     } else if has(&[
+        "Connection refused",
+        "tcp connect",
+        "dns error",
+        "timed out",
+        "error sending request",
+    ]) {
+        // Before the credential words: the detail also holds timings and ports ("in 475.524034ms"),
+        // so a bare status number would match by accident.
+        "check that the endpoint is reachable (AWS_ENDPOINT_URL for a store other than AWS) and the network is up"
+    } else if has(&[
         "InvalidAccessKeyId",
         "Missing AccessKeyId",
         "Missing SecretAccessKey",
         "SignatureDoesNotMatch",
         "AccessDenied",
-        "403",
-        "Forbidden",
+        "403 Forbidden",
     ]) {
         "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and that they may read and write this bucket"
-    } else if has(&["onnect", "dns", "timed out", "error sending request", "tcp"]) {
-        "check that the endpoint is reachable (AWS_ENDPOINT_URL for a store other than AWS) and the network is up"
     } else {
         "check the endpoint (AWS_ENDPOINT_URL), the region (AWS_REGION) and the credentials (AWS_ACCESS_KEY_ID)"
     };
@@ -499,5 +506,56 @@ fn remote_error(action: &'static str, url: &str, e: &StoreError) -> Error {
         url: url.into(),
         detail,
         fix: fix.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fix_for(message: &str) -> String {
+        let e = StoreError::Generic {
+            store: "S3",
+            source: message.into(),
+        };
+        match remote_error("uploading backup to", "s3://b/p/x.db", &e) {
+            Error::Remote { fix, .. } => fix,
+            other => format!("{other}"),
+        }
+    }
+
+    #[test]
+    fn the_fix_follows_what_the_store_said_not_numbers_in_the_message() {
+        let refused = "Error performing PUT http://127.0.0.1:38057/b/p/x.db in 475.524034ms, after 4 \
+                       retries - HTTP error: error sending request: client error (Connect): tcp connect \
+                       error: Connection refused (os error 111)";
+        assert!(
+            fix_for(refused).contains("reachable"),
+            "{}",
+            fix_for(refused)
+        );
+        let denied = "Error performing GET http://127.0.0.1:9000/b in 2ms - Server returned non-2xx \
+                      status code: 403 Forbidden: <?xml version=\"1.0\"?><Error><Code>AccessDenied</Code>\
+                      <Message>Access Denied</Message></Error>";
+        assert!(
+            fix_for(denied).contains("AWS_SECRET_ACCESS_KEY"),
+            "{}",
+            fix_for(denied)
+        );
+        let no_bucket =
+            "Server returned non-2xx status code: 404 Not Found: <?xml version=\"1.0\"?>\
+                         <Error><Code>NoSuchBucket</Code><Message>gone</Message></Error>";
+        assert!(
+            fix_for(no_bucket).contains("create the bucket"),
+            "{}",
+            fix_for(no_bucket)
+        );
+        let imds =
+            "Error performing PUT http://169.254.169.254/latest/api/token in 2ms - 403 Forbidden";
+        assert!(
+            fix_for(imds).contains("no credentials"),
+            "{}",
+            fix_for(imds)
+        );
     }
 }
