@@ -56,7 +56,7 @@ fn backup_to(moto: &Moto, db: &Path, place: &str) -> Value {
 fn make_db(dir: &Path, rows: usize) -> PathBuf {
     let db = sqlite_vol::Database::builder(APP)
         .path(dir.join("ledger.db"))
-        .no_backup_schedule_from_env()
+        .backup_every(std::time::Duration::ZERO, None)
         .open()
         .expect("open ledger");
     db.write(|tx| {
@@ -663,8 +663,8 @@ fn backup_to_from_the_environment_copies_to_a_second_folder_and_keeps_n_in_both(
         assert!(out.status.success(), "{}", text(&out));
         std::thread::sleep(Duration::from_millis(1100)); // a new name each time
     }
-    let here = sqlite_vol::backup::list(&tmp.path().join("backups"), APP)?;
-    let there = sqlite_vol::backup::list(&second, APP)?;
+    let here = sqlite_vol::manifest::list(&tmp.path().join("backups"), APP)?;
+    let there = sqlite_vol::manifest::list(&second, APP)?;
     assert_eq!((here.len(), there.len()), (1, 1), "{here:?} {there:?}");
     assert_eq!(here[0].path.file_name(), there[0].path.file_name());
     let v = sqlite_vol::verify(&there[0].path, false, None)?;

@@ -168,9 +168,9 @@ pub struct RestoreArgs {
 pub struct VerifyArgs {
     /// The backup file, or s3://BUCKET/PREFIX/NAME.db (downloaded to a temporary folder first).
     pub file: PathBuf,
-    /// Run a full integrity_check instead of quick_check.
-    #[arg(long)]
-    pub full: bool,
+    /// Run a full integrity_check instead of quick_check (`--full` is accepted too).
+    #[arg(long, alias = "full")]
+    pub full_check: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -207,9 +207,10 @@ pub struct PruneArgs {
 /// `check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Run a full integrity_check (reads every page and index) instead of quick_check.
-    #[arg(long)]
-    pub full: bool,
+    /// Run a full integrity_check (reads every page and index) instead of quick_check (`--full` is
+    /// accepted too).
+    #[arg(long, alias = "full")]
+    pub full_check: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -218,9 +219,9 @@ pub struct CheckArgs {
 /// `migrate`.
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
-    /// The directory of SQL migrations (`V1__create_users.sql`, …).
-    #[arg(long, value_name = "DIR")]
-    pub dir: PathBuf,
+    /// The directory of SQL migrations (`V1__create_users.sql`, …); `--dir` is accepted too.
+    #[arg(long, alias = "dir", value_name = "DIR")]
+    pub migrations: PathBuf,
     /// Print the plan (current version, pending migrations) and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -258,9 +259,9 @@ pub struct ResetArgs {
     /// Reset even a database on a persistent volume inside a container (where production data lives).
     #[arg(long)]
     pub force: bool,
-    /// Do not take a safety backup first.
-    #[arg(long)]
-    pub no_backup: bool,
+    /// Do not take a safety backup first (`--no-backup` is accepted too).
+    #[arg(long, alias = "no-backup")]
+    pub no_safety_backup: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

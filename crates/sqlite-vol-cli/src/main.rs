@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         Ok(outcome) => outcome.code(),
         Err(err) if ui::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("sqlite-vol: {}", ui::render(&err));
+            eprintln!("sqlite-vol: {}{}", ui::render(&err), cmd::hint(&err));
             ExitCode::from(cmd::exit_code(&err))
         }
     }

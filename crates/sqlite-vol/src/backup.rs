@@ -12,32 +12,18 @@
 //! looks good and is not. Retention keeps the newest N and never touches files outside the naming scheme.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rusqlite::backup::StepResult;
 use rusqlite::{Connection, OpenFlags};
-use sha2::Digest;
 
-use crate::location::{sidecar, SIDECARS};
+use crate::fsx::{hash_file, remove_with_sidecars, sync_dir, SIDECARS};
 use crate::lock::{MaintenanceLock, Wait};
+use crate::manifest::{self, free_name, manifest_path, parse_name, write_manifest, Manifest};
+use crate::sql::{classify, copy_pages, Progress};
 use crate::verify::{check_file, FileFacts};
-use crate::{settings, Error, Result};
-
-/// The time in a backup's name, `yyyymmddTHHMMSSZ` (UTC).
-const STAMP: &[time::format_description::BorrowedFormatItem<'static>] =
-    time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-
-/// How far a backup, restore or verification has come.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress {
-    /// Pages copied so far.
-    pub done: u64,
-    /// Pages in all.
-    pub total: u64,
-}
+use crate::{clock, Error, Result};
 
 /// Options for [`backup`].
 pub struct BackupOptions<'a> {
@@ -64,41 +50,6 @@ impl BackupOptions<'_> {
             progress: None,
         }
     }
-}
-
-/// What a backup holds: written beside it as `<backup>.json`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Manifest {
-    /// The backup file.
-    pub path: PathBuf,
-    /// Its size in bytes.
-    pub bytes: u64,
-    /// Hex sha256 of the file.
-    pub sha256: String,
-    /// Page size.
-    pub page_size: u64,
-    /// Page count.
-    pub page_count: u64,
-    /// The last applied migration, if any.
-    pub schema_version: Option<i64>,
-    /// `PRAGMA application_id`.
-    pub application_id: i32,
-    /// The database it was taken from.
-    pub source: PathBuf,
-    /// When it was taken (RFC 3339, UTC).
-    pub created_at: String,
-    /// The tool that made it.
-    pub tool_version: String,
-    /// How long it took.
-    pub duration_ms: u64,
-    /// Which check passed: `quick_check` or `integrity_check`.
-    pub check: String,
-}
-
-/// The default backup folder for a database: `SQLITE_VOL_BACKUP_DIR`, else `backups/` beside it.
-pub fn default_dir(db: &Path) -> PathBuf {
-    settings::env_path(settings::BACKUP_DIR)
-        .unwrap_or_else(|| db.parent().unwrap_or(Path::new(".")).join("backups"))
 }
 
 /// Takes an online backup of the database at `db` for `app`, under the maintenance lock.
@@ -175,7 +126,7 @@ pub(crate) fn backup_locked(db: &Path, app: &str, opts: &BackupOptions<'_>) -> R
             schema_version: c.facts.schema_version,
             application_id: c.facts.application_id,
             source: db.to_path_buf(),
-            created_at: crate::now_rfc3339(),
+            created_at: clock::now_rfc3339(),
             tool_version: concat!("sqlite-vol ", env!("CARGO_PKG_VERSION")).into(),
             duration_ms: started.elapsed().as_millis() as u64,
             check: c.check,
@@ -195,7 +146,7 @@ pub(crate) fn backup_locked(db: &Path, app: &str, opts: &BackupOptions<'_>) -> R
     tracing::info!(backup = %manifest.path.display(), bytes = manifest.bytes, pages = manifest.page_count,
         duration_ms = manifest.duration_ms, "backup written and checked");
     if let Some(keep) = opts.keep {
-        prune(dir, app, keep, Some(&final_path))?;
+        manifest::prune(dir, app, keep, Some(&final_path))?;
     }
     Ok(manifest)
 }
@@ -243,7 +194,7 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
     let t0 = Instant::now();
     // Pin one snapshot: commits by other connections then cannot restart the copy.
     src.execute_batch("BEGIN DEFERRED; SELECT count(*) FROM sqlite_master;")
-        .map_err(|e| not_a_db(db, e))?;
+        .map_err(|e| classify(db, "reading", e))?;
     let copied = flushing_while(&handle, || {
         copy_pages(&src, &mut dst, db, partial, opts.progress)
     });
@@ -325,158 +276,6 @@ fn flushing_while<T>(file: &File, work: impl FnOnce() -> T) -> T {
     })
 }
 
-/// Steps the backup API in chunks of about 16 MiB, retrying while the target is busy.
-/// A full disk is reported against `dst_path`, where the pages are written; other errors against the source.
-pub(crate) fn copy_pages(
-    src: &Connection,
-    dst: &mut Connection,
-    src_path: &Path,
-    dst_path: &Path,
-    progress: Option<&dyn Fn(Progress)>,
-) -> Result<()> {
-    let page_size = pragma_u64(src, "page_size").map_err(|e| not_a_db(src_path, e))?;
-    let chunk = i32::try_from((16 << 20) / page_size.max(512)).unwrap_or(4096);
-    let b = rusqlite::backup::Backup::new(src, dst)
-        .map_err(|e| Error::sqlite(src_path, "starting backup", e))?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let step = b.step(chunk).map_err(|e| match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DiskFull) => Error::NoSpace {
-                action: "copying pages",
-                path: dst_path.to_path_buf(),
-            },
-            _ => Error::sqlite(src_path, "copying pages", e),
-        })?;
-        let p = b.progress();
-        if let Some(f) = progress {
-            let total = p.pagecount.max(0) as u64;
-            f(Progress {
-                done: total.saturating_sub(p.remaining.max(0) as u64),
-                total,
-            });
-        }
-        match step {
-            StepResult::Done => return Ok(()),
-            StepResult::More => {}
-            StepResult::Busy | StepResult::Locked => {
-                if Instant::now() > deadline {
-                    return Err(Error::sqlite(
-                        src_path,
-                        "copying pages",
-                        rusqlite::Error::SqliteFailure(
-                            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-                            Some("database stayed busy for 60 s".into()),
-                        ),
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Reads an integer pragma such as `page_count`.
-pub(crate) fn pragma_u64(conn: &Connection, name: &str) -> rusqlite::Result<u64> {
-    conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0))
-        .map(|v| v.max(0) as u64)
-}
-
-pub(crate) fn run_check(conn: &Connection, check: &str) -> rusqlite::Result<String> {
-    let mut stmt = conn.prepare(&format!("PRAGMA {check}"))?;
-    let rows: Vec<String> = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(rows.join("; "))
-}
-
-fn not_a_db(path: &Path, e: rusqlite::Error) -> Error {
-    match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::NotADatabase) => Error::NotADatabase {
-            path: path.into(),
-            reason: "the file has no SQLite header".into(),
-        },
-        Some(rusqlite::ErrorCode::DatabaseCorrupt) => Error::NotADatabase {
-            path: path.into(),
-            reason: e.to_string(),
-        },
-        _ => Error::sqlite(path, "reading", e),
-    }
-}
-
-/// A name `<app>-<yyyymmddTHHMMSSZ>.db` not yet taken in `dir` (`-1`, `-2`… within one second).
-fn free_name(dir: &Path, app: &str) -> String {
-    let stamp = time::OffsetDateTime::now_utc()
-        .format(STAMP)
-        .unwrap_or_else(|_| "00000000T000000Z".into());
-    (0..)
-        .map(|n| {
-            if n == 0 {
-                format!("{app}-{stamp}.db")
-            } else {
-                format!("{app}-{stamp}-{n}.db")
-            }
-        })
-        .find(|n| !dir.join(n).exists() && !manifest_path(&dir.join(n)).exists())
-        .unwrap_or_default()
-}
-
-/// The manifest beside a backup: `<backup>.json`.
-pub fn manifest_path(backup: &Path) -> PathBuf {
-    sidecar(backup, ".json")
-}
-
-/// Reads the manifest beside `backup`, if there is one.
-pub fn read_manifest(backup: &Path) -> Option<Manifest> {
-    serde_json::from_slice(&fs::read(manifest_path(backup)).ok()?).ok()
-}
-
-pub(crate) fn write_manifest(m: &Manifest) -> Result<()> {
-    let path = manifest_path(&m.path);
-    let tmp = path.with_extension("json.partial");
-    let json = serde_json::to_vec_pretty(m).unwrap_or_default();
-    let write = || -> std::io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&json)?;
-        f.sync_all()?;
-        fs::rename(&tmp, &path)
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Error::io("writing manifest", &path, e)
-    })
-}
-
-/// Size and hex sha256 of a file.
-pub(crate) fn hash_file(path: &Path) -> Result<(u64, String)> {
-    let mut f = File::open(path).map_err(|e| Error::io("reading", path, e))?;
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = f
-            .read(&mut buf)
-            .map_err(|e| Error::io("reading", path, e))?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((n, hex::encode(h.finalize())))
-}
-
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io("syncing folder", dir, e))
-}
-
 /// SQLite reports a full disk as SQLITE_FULL only where it expects it; elsewhere (growing the `-shm`, a
 /// short write) it says "disk I/O error". When the target filesystem has under 1 MiB left (checked before
 /// the partial files are removed), say what the user can act on: no space.
@@ -489,14 +288,6 @@ fn full_disk_as_no_space(e: Error, dir: &Path) -> Error {
         };
     }
     e
-}
-
-/// Removes a file and the `-journal`, `-wal` and `-shm` SQLite may have left beside it.
-pub(crate) fn remove_with_sidecars(p: &Path) {
-    let _ = fs::remove_file(p);
-    for s in SIDECARS {
-        let _ = fs::remove_file(sidecar(p, s));
-    }
 }
 
 /// Removes `.partial` files of `app` (and their SQLite sidecars) left by a backup that died; the caller
@@ -519,144 +310,6 @@ fn remove_partials(dir: &Path, app: &str) {
                 tracing::warn!(file = %e.path().display(), "removing a partial backup left by an interrupted run");
                 let _ = fs::remove_file(e.path());
             }
-        }
-    }
-}
-
-/// If `name` is `<app>-<yyyymmddTHHMMSSZ>[-N].db`, its time as `(stamp, n)`.
-pub(crate) fn parse_name(name: &str, app: &str) -> Option<(String, u32)> {
-    let rest = name
-        .strip_prefix(app)?
-        .strip_prefix('-')?
-        .strip_suffix(".db")?;
-    let (stamp, n) = match rest.split_once('-') {
-        Some((s, n)) => (s, n.parse::<u32>().ok()?),
-        None => (rest, 0),
-    };
-    let b = stamp.as_bytes();
-    let ok = b.len() == 16
-        && b[8] == b'T'
-        && b[15] == b'Z'
-        && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit);
-    ok.then(|| (stamp.to_string(), n))
-}
-
-/// One backup found in a folder.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Entry {
-    /// The backup file.
-    pub path: PathBuf,
-    /// Size in bytes.
-    pub bytes: u64,
-    /// When it was taken (RFC 3339), from its name.
-    pub created_at: String,
-    /// Seconds since then.
-    pub age_seconds: i64,
-    /// Whether a manifest with a checksum is beside it (verification is [`crate::verify()`]).
-    pub has_manifest: bool,
-}
-
-/// The backups of `app` in `dir`, newest first. Files outside the naming scheme are ignored.
-///
-/// # Errors
-/// [`Error::Io`] when the folder cannot be read (a missing folder is an empty list).
-pub fn list(dir: &Path, app: &str) -> Result<Vec<Entry>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("listing backups in", dir, e)),
-    };
-    let now = time::OffsetDateTime::now_utc();
-    let mut out: Vec<(String, u32, Entry)> = Vec::new();
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some((stamp, n)) = parse_name(&name, app) else {
-            continue;
-        };
-        let Ok(meta) = e.metadata() else { continue };
-        if !meta.is_file() {
-            continue;
-        }
-        let (created_at, age) = stamp_time(&stamp, now);
-        let path = e.path();
-        let has_manifest = manifest_path(&path).is_file();
-        out.push((
-            stamp,
-            n,
-            Entry {
-                path,
-                bytes: meta.len(),
-                created_at,
-                age_seconds: age,
-                has_manifest,
-            },
-        ));
-    }
-    out.sort_by(|a, b| (&b.0, b.1).cmp(&(&a.0, a.1)));
-    Ok(out.into_iter().map(|(_, _, e)| e).collect())
-}
-
-/// A name's `yyyymmddTHHMMSSZ` stamp as (RFC 3339, seconds before `now`).
-pub(crate) fn stamp_time(stamp: &str, now: time::OffsetDateTime) -> (String, i64) {
-    let when = time::PrimitiveDateTime::parse(stamp, STAMP).map(|t| t.assume_utc());
-    match when {
-        Ok(t) => (crate::rfc3339(t), (now - t).whole_seconds()),
-        Err(_) => (stamp.to_string(), 0),
-    }
-}
-
-/// Deletes all but the newest `keep` backups of `app` in `dir` (with their manifests), never `protect`.
-/// Returns what was deleted.
-///
-/// # Errors
-/// [`Error::Config`] for `keep` = 0, [`Error::Io`] when a file cannot be removed.
-pub fn prune(dir: &Path, app: &str, keep: usize, protect: Option<&Path>) -> Result<Vec<PathBuf>> {
-    if keep == 0 {
-        return Err(Error::Config {
-            variable: "--keep".into(),
-            value: "0".into(),
-            reason: "keeping no backups would delete them all; use 1 or more".into(),
-        });
-    }
-    let mut deleted = Vec::new();
-    for e in list(dir, app)?.into_iter().skip(keep) {
-        if protect == Some(e.path.as_path()) {
-            continue;
-        }
-        fs::remove_file(&e.path).map_err(|err| Error::io("removing old backup", &e.path, err))?;
-        let _ = fs::remove_file(manifest_path(&e.path));
-        tracing::info!(backup = %e.path.display(), "pruned old backup");
-        deleted.push(e.path);
-    }
-    if !deleted.is_empty() {
-        sync_dir(dir)?;
-    }
-    Ok(deleted)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_follow_the_scheme_and_others_are_ignored() {
-        assert_eq!(
-            parse_name("app-20261122T101500Z.db", "app"),
-            Some(("20261122T101500Z".into(), 0))
-        );
-        assert_eq!(
-            parse_name("app-20261122T101500Z-2.db", "app"),
-            Some(("20261122T101500Z".into(), 2))
-        );
-        for other in [
-            "app.db",
-            "app-latest.db",
-            "other-20261122T101500Z.db",
-            "app-20261122T101500Z.db.json",
-            "app-2026112T101500Z.db",
-            "app-20261122T101500Z-x.db",
-        ] {
-            assert_eq!(parse_name(other, "app"), None, "{other}");
         }
     }
 }

@@ -151,7 +151,7 @@ pub enum Error {
         expected: i32,
         /// The id found in the file.
         found: i32,
-        /// Extra advice (for example `, or pass --force`).
+        /// Extra advice (for example `, or restore it anyway`).
         hint: &'static str,
     },
 
@@ -229,8 +229,7 @@ pub enum Error {
 
     /// The maintenance lock is held by another process.
     #[error(
-        "{operation} in progress by pid {pid} since {since} (lock {lock}); wait for it to finish, or retry \
-         with --wait"
+        "{operation} in progress by pid {pid} since {since} (lock {lock}); wait for it to finish, then retry"
     )]
     Locked {
         /// The lock file.
@@ -270,6 +269,26 @@ pub enum Error {
         /// The underlying error.
         #[source]
         source: r2d2::Error,
+    },
+
+    /// The database is open in another process (a running service), so it may not be deleted.
+    #[error(
+        "{path} is open in another process (the service?): stop it first; nothing was deleted"
+    )]
+    InUse {
+        /// The database file.
+        path: PathBuf,
+    },
+
+    /// Resetting is refused for where the database lives (a persistent volume inside a container).
+    #[error(
+        "refusing to reset {path}: {why}. Reset is for development databases; nothing was deleted"
+    )]
+    ResetRefused {
+        /// The database file.
+        path: PathBuf,
+        /// Why: what holds it and what that survives.
+        why: String,
     },
 
     /// The app's creation hook failed; the new database was left without its seed data and will be seeded on
@@ -314,7 +333,8 @@ impl Error {
         }
     }
 
-    /// Wraps a SQLite error from a caller's transaction (for [`crate::Database::write`] closures).
+    /// Wraps a SQLite error from a caller's transaction (for [`crate::Database::write`] closures); `?` does
+    /// the same through `From<rusqlite::Error>`.
     pub fn from_sqlite(e: rusqlite::Error) -> Error {
         Error::Sqlite {
             path: PathBuf::new(),
@@ -337,6 +357,14 @@ impl Error {
                 | Error::WrongApplication { .. }
                 | Error::SchemaTooNew { .. }
                 | Error::DivergentMigration { .. }
+                | Error::ResetRefused { .. }
         )
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    /// A SQLite error from the caller's own statements, so that `?` works in closures and user code.
+    fn from(e: rusqlite::Error) -> Error {
+        Error::from_sqlite(e)
     }
 }

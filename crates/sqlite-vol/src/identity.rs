@@ -59,7 +59,7 @@ pub fn read(conn: &Connection) -> rusqlite::Result<Identity> {
         application_id,
         ..Identity::default()
     };
-    if crate::migrate::has_table(conn, META_TABLE)? {
+    if crate::sql::has_table(conn, META_TABLE)? {
         let get = |key: &str| -> rusqlite::Result<Option<String>> {
             conn.query_row(
                 &format!("SELECT value FROM {META_TABLE} WHERE key = ?1"),
@@ -84,7 +84,7 @@ pub(crate) fn stamp(conn: &Connection, app: &str) -> rusqlite::Result<()> {
          CREATE TABLE IF NOT EXISTS {META_TABLE} (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) STRICT;",
         application_id(app)
     ))?;
-    let now = crate::now_rfc3339();
+    let now = crate::clock::now_rfc3339();
     let version = concat!("sqlite-vol ", env!("CARGO_PKG_VERSION"));
     for (k, v) in [
         ("app", app),
@@ -104,7 +104,7 @@ pub(crate) fn stamp(conn: &Connection, app: &str) -> rusqlite::Result<()> {
 pub(crate) fn mark_initialized(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute(
         &format!("INSERT OR REPLACE INTO {META_TABLE} (key, value) VALUES ('initialized_at', ?1)"),
-        [crate::now_rfc3339()],
+        [crate::clock::now_rfc3339()],
     )?;
     Ok(())
 }

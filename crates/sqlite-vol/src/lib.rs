@@ -17,7 +17,7 @@
 //!     let db = sqlite_vol::Database::builder("accounts")
 //!         .migrations(sqlite_vol::Migrations::from_runner(&embedded::migrations::runner()))
 //!         .open()?;
-//!     let n: i64 = db.conn()?.query_row("SELECT count(*) FROM users", [], |r| r.get(0)).map_err(sqlite_vol::Error::from_sqlite)?;
+//!     let n: i64 = db.conn()?.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
 //!     println!("{n} users in {}", db.location().path.display());
 //!     Ok(())
 //! }
@@ -25,56 +25,80 @@
 //!
 //! The same crate takes online backups ([`backup::backup`]), verifies them ([`verify()`]), and restores them
 //! into a live database ([`restore::restore`]), each under the maintenance lock ([`lock`]). The
-//! `sqlite-vol` command line is a thin layer over these functions. [`offsite`] sends backups to another folder
-//! or an S3-compatible bucket and brings the newest back when a service starts on an empty volume.
+//! `sqlite-vol` command line is a thin layer over these functions. [`store`] sends backups to another folder
+//! or an S3-compatible bucket, and [`restore::restore_if_missing`] brings the newest back when a service
+//! starts on an empty volume. [`diagnose()`] holds every check that `sqlite-vol doctor` prints.
 //!
-//! Environment variables read: `<APP>_DB_PATH`, `DB_PATH`, `DATABASE_URL`, `SQLITE_VOL_REQUIRE_PERSISTENT`,
-//! `SQLITE_VOL_EXPECT_EXISTING`, `SQLITE_VOL_SYNCHRONOUS`, `DB_POOL_SIZE`, `DB_TIMEOUT`,
-//! `SQLITE_VOL_BACKUP_DIR`, `SQLITE_VOL_BACKUP_INTERVAL`, `SQLITE_VOL_BACKUP_KEEP`, `SQLITE_VOL_BACKUP_TO`,
-//! `SQLITE_VOL_RESTORE_FROM` (see [`settings`]), and for `s3://` locations the usual `AWS_*` variables.
+//! # Layers
+//! Each module uses only the modules above it in this list:
+//! 1. foundations: [`error`](Error), [`settings`] (configuration read once), [`human`] (sizes and ages in
+//!    words), and crate-private helpers for files (`fsx`), time (`clock`) and SQL (`sql`);
+//! 2. finding and preparing the place: [`location`], [`volume`], [`prepare`];
+//! 3. the database file: [`identity`], [`migrate`], [`lock`];
+//! 4. maintenance: [`manifest`], [`verify`](verify()), [`backup`], [`status`](status()), [`store`] (a
+//!    folder and S3 behind one [`store::Place`]), [`restore`], [`reset`];
+//! 5. the service: the backup schedule, [`open`](Builder) (builder, startup steps, pragmas and pool, the
+//!    [`Database`] handle) and [`diagnose()`].
+//!
+//! Settings are read in one place: [`Settings::from_env`] (`<APP>_DB_PATH`, `DB_PATH` and `DATABASE_URL` by
+//! [`location`]). Variables: `SQLITE_VOL_REQUIRE_PERSISTENT`, `SQLITE_VOL_EXPECT_EXISTING`,
+//! `SQLITE_VOL_SYNCHRONOUS`, `DB_POOL_SIZE`, `DB_TIMEOUT`, `SQLITE_VOL_BACKUP_DIR`,
+//! `SQLITE_VOL_BACKUP_INTERVAL`, `SQLITE_VOL_BACKUP_KEEP`, `SQLITE_VOL_BACKUP_TO`, `SQLITE_VOL_RESTORE_FROM`,
+//! and for `s3://` locations the usual `AWS_*` variables.
 #![warn(missing_docs)]
 
-pub mod backup;
+// 1. Foundations.
+mod clock;
 mod error;
-pub mod identity;
-pub mod location;
-pub mod lock;
-pub mod migrate;
-pub mod offsite;
-mod open;
-pub mod prepare;
-pub mod restore;
-#[cfg(feature = "s3")]
-pub mod s3;
-pub mod schedule;
+mod fsx;
+pub mod human;
 pub mod settings;
-mod status;
-pub mod verify;
+mod sql;
+
+// 2. Finding and preparing the place.
+pub mod location;
+pub mod prepare;
 pub mod volume;
 
-pub use backup::{BackupOptions, Manifest};
+// 3. The database file.
+pub mod identity;
+pub mod lock;
+pub mod migrate;
+
+// 4. Maintenance.
+pub mod backup;
+pub mod manifest;
+pub mod reset;
+pub mod restore;
+mod status;
+pub mod store;
+pub mod verify;
+
+// 5. The service.
+mod diagnose;
+mod open;
+mod schedule;
+
+pub use backup::BackupOptions;
+pub use diagnose::{diagnose, worst, Finding, Level, Subject};
 pub use error::{Error, Result};
 pub use location::{Location, Source};
+pub use manifest::Manifest;
 pub use migrate::Migrations;
-pub use open::{Builder, Database, OnCreate, Pool, PooledConnection, Pragmas, Synchronous};
+pub use open::{Builder, Checkpoint, Database, OnCreate, Pool, PooledConnection, Pragmas};
 pub use restore::{RestoreOptions, Restored};
+pub use settings::{Settings, Synchronous};
+pub use sql::Progress;
 pub use status::{status, status_of, Status};
 pub use verify::{verify, Verified};
 pub use volume::{Volume, VolumeKind};
+
+/// The README's Rust examples, compiled as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
 
 /// Re-exported so that apps use the exact versions this crate is built with.
 pub use r2d2;
 pub use refinery;
 pub use rusqlite;
-
-/// Now, as RFC 3339 UTC with second precision.
-pub(crate) fn now_rfc3339() -> String {
-    rfc3339(time::OffsetDateTime::now_utc())
-}
-
-pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    ))
-    .unwrap_or_default()
-}

@@ -112,23 +112,7 @@ impl Location {
     }
 }
 
-/// The files SQLite may keep beside a database, as suffixes of its path.
-pub const SIDECARS: [&str; 3] = ["-wal", "-shm", "-journal"];
-
-/// `<db><suffix>`, e.g. the `-wal` beside a database.
-pub fn sidecar(db: &Path, suffix: &str) -> PathBuf {
-    let mut s = db.as_os_str().to_os_string();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-/// Whether a database with content is at `db`: the file exists and it or its WAL is non-empty. (A new WAL
-/// database can briefly be a 0-byte file with everything in its WAL; a WAL without its database is stale.)
-/// This is what decides whether opening creates a database.
-pub fn has_content(db: &Path) -> bool {
-    let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    db.is_file() && (len(db) > 0 || len(&sidecar(db, "-wal")) > 0)
-}
+pub use crate::fsx::{has_content, sidecar, SIDECARS};
 
 /// The app-specific variable: `accounts` → `ACCOUNTS_DB_PATH`, `my-app` → `MY_APP_DB_PATH`.
 pub fn app_var(app: &str) -> String {

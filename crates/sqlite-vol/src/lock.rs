@@ -39,6 +39,17 @@ pub struct Holder {
     pub since: String,
 }
 
+impl std::fmt::Display for Holder {
+    /// `backup in progress by pid 42 since 2026-12-01T10:00:00Z`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} in progress by pid {} since {}",
+            self.operation, self.pid, self.since
+        )
+    }
+}
+
 /// A held maintenance lock; released on drop (and by the kernel if the process dies).
 #[derive(Debug)]
 pub struct MaintenanceLock {
@@ -115,7 +126,7 @@ impl MaintenanceLock {
         let holder = Holder {
             pid: std::process::id(),
             operation: operation.into(),
-            since: crate::now_rfc3339(),
+            since: crate::clock::now_rfc3339(),
         };
         lock.write_holder(&holder)?;
         tracing::debug!(lock = %lock.path.display(), operation, "maintenance lock taken");

@@ -203,7 +203,9 @@ impl Migrations {
 /// # Errors
 /// [`Error::Sqlite`] when the history cannot be read.
 pub fn applied(conn: &Connection, path: &Path) -> Result<Vec<Applied>> {
-    if !has_table(conn, HISTORY_TABLE).map_err(|e| Error::sqlite(path, "reading schema", e))? {
+    if !crate::sql::has_table(conn, HISTORY_TABLE)
+        .map_err(|e| Error::sqlite(path, "reading schema", e))?
+    {
         return Ok(Vec::new());
     }
     let sql = format!("SELECT version, name, checksum FROM {HISTORY_TABLE} ORDER BY version");
@@ -228,13 +230,4 @@ pub fn applied(conn: &Connection, path: &Path) -> Result<Vec<Applied>> {
 /// [`Error::Sqlite`] when the history cannot be read.
 pub fn schema_version(conn: &Connection, path: &Path) -> Result<Option<i64>> {
     Ok(applied(conn, path)?.iter().map(|a| a.version).max())
-}
-
-pub(crate) fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
-        [name],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n > 0)
 }

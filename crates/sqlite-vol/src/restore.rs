@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use crate::backup::{
-    backup_locked, copy_pages, remove_with_sidecars, run_check, BackupOptions, Progress,
-};
+use crate::backup::{backup_locked, BackupOptions};
+use crate::fsx::{self, has_content, remove_orphans, remove_with_sidecars};
 use crate::lock::{MaintenanceLock, Wait};
+use crate::sql::{copy_pages, open_immutable, pragma_u64, run_check, Progress};
+use crate::store::{self, Place};
 use crate::{identity, Error, Result};
 
 /// Options for [`restore`].
@@ -130,7 +131,7 @@ fn check_backup(
             app: app.into(),
             expected,
             found: verified.application_id,
-            hint: ", or pass --force to restore it anyway",
+            hint: ", or restore it anyway with `RestoreOptions { force: true, .. }` if it really is this app's data",
         });
     }
     if let (Some(known), Some(found)) = (opts.known_schema, verified.schema_version) {
@@ -157,7 +158,7 @@ fn apply(
 ) -> Result<Restored> {
     // The folder exists: the caller's maintenance lock file is in it.
     let dir = db.parent().unwrap_or(Path::new("/"));
-    let created = !crate::location::has_content(db);
+    let created = !has_content(db);
     let safety_backup = if !created && opts.safety_backup {
         let safety = BackupOptions {
             dir: opts.backup_dir.clone(),
@@ -174,12 +175,8 @@ fn apply(
     // is whole, so a kill part-way never leaves a half-restored file (with a hot journal) that the next
     // start would take for a database. Into an existing one, it is one write transaction on the live file.
     let target = if created {
-        crate::open::remove_orphans(db)?;
-        let name = db
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.restoring"));
+        remove_orphans(db)?;
+        let tmp = dir.join(format!(".{}.restoring", fsx::file_name(db)));
         remove_with_sidecars(&tmp);
         tmp
     } else {
@@ -196,16 +193,12 @@ fn apply(
         }
     };
     if created {
-        let place = || -> std::io::Result<()> {
-            std::fs::File::open(&target)?.sync_all()?;
-            std::fs::rename(&target, db)
-        };
-        if let Err(e) = place() {
+        if let Err(e) = fsx::sync_and_rename(&target, db) {
             remove_with_sidecars(&target);
             return Err(Error::io("placing the restored database at", db, e));
         }
     }
-    crate::backup::sync_dir(dir)?;
+    fsx::sync_dir(dir)?;
     let restored = Restored {
         from: file.to_path_buf(),
         into: db.to_path_buf(),
@@ -230,7 +223,7 @@ fn copy_into(
     created: bool,
     opts: &RestoreOptions<'_>,
 ) -> Result<(u64, Option<i64>)> {
-    let src = crate::verify::open_immutable(file)?;
+    let src = open_immutable(file)?;
     let mut live =
         Connection::open(target).map_err(|e| Error::sqlite(db, "opening the live database", e))?;
     let live_err = |e| Error::sqlite(db, "restoring", e);
@@ -241,7 +234,7 @@ fn copy_into(
     let live_mode: String = live
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .map_err(live_err)?;
-    let live_page: u64 = crate::backup::pragma_u64(&live, "page_size").map_err(live_err)?;
+    let live_page: u64 = pragma_u64(&live, "page_size").map_err(live_err)?;
     if live_mode.eq_ignore_ascii_case("wal") && live_page != verified.page_size {
         return Err(Error::BadBackup {
             path: file.to_path_buf(),
@@ -269,10 +262,57 @@ fn copy_into(
         });
     }
     let _ = live.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-    let page_count: u64 = crate::backup::pragma_u64(&live, "page_count").map_err(live_err)?;
+    let page_count: u64 = pragma_u64(&live, "page_count").map_err(live_err)?;
     let schema_version = crate::migrate::schema_version(&live, db)?;
     live.close().map_err(|(_, e)| live_err(e))?;
     Ok((page_count, schema_version))
+}
+
+/// What [`restore_if_missing`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirstStart {
+    /// The database already had content; nothing was done.
+    Exists,
+    /// There was no database and no backup of this app in the place.
+    NoBackup,
+    /// There was no database; the backup (its location) was restored.
+    Restored(String, Restored),
+}
+
+/// Restore on first start: if the database at `db` does not exist (or is empty), restores backup `name` (or,
+/// with `None`, the newest backup of `app`) from `place` into it; otherwise does nothing. Runs under the maintenance lock, so two instances
+/// starting together restore once. Object-storage backups are downloaded into `opts.backup_dir` first.
+///
+/// # Errors
+/// [`Error::Locked`] when the lock is busy past `opts.wait`; [`Error::Remote`] when the place cannot be
+/// read (a service should not start empty because the network was down); the refusals of
+/// [`crate::restore::restore`] (wrong app, newer schema, bad backup): the database is left absent.
+pub fn restore_if_missing(
+    place: &Place,
+    name: Option<&str>,
+    db: &Path,
+    app: &str,
+    opts: &RestoreOptions<'_>,
+) -> Result<FirstStart> {
+    if has_content(db) {
+        return Ok(FirstStart::Exists);
+    }
+    let dir = db.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
+    let lock = MaintenanceLock::acquire(db, "restore", opts.wait)?;
+    if has_content(db) {
+        return Ok(FirstStart::Exists);
+    }
+    let file = match name {
+        Some(n) => store::fetch(place, n, &opts.backup_dir)?,
+        None => match store::fetch_latest(place, app, &opts.backup_dir)? {
+            Some(f) => f,
+            None => return Ok(FirstStart::NoBackup),
+        },
+    };
+    let from = place.location_of(&fsx::file_name(&file));
+    let r = restore_under(&lock, &file, db, app, opts)?;
+    Ok(FirstStart::Restored(from, r))
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::backup::{backup, BackupOptions};
 use crate::lock::Wait;
-use crate::offsite::{self, Place};
+use crate::store::{self, Place};
 
 /// A running backup schedule; stops when dropped.
 #[derive(Debug)]
@@ -52,8 +52,8 @@ impl Schedule {
                 };
                 tracing::info!(backup = %m.path.display(), bytes = m.bytes, duration_ms = m.duration_ms, "scheduled backup done");
                 let Some(place) = to.as_deref() else { continue };
-                if let Err(e) = offsite::send_keeping(place, &m, &app, keep) {
-                    tracing::error!(error = %e, to = %place.describe(),
+                if let Err(e) = store::send_keeping(place, m, &app, keep) {
+                    tracing::error!(error = %e, to = %place,
                         "sending the scheduled backup off-site failed; it stays in the local folder, and the next one is sent at the next interval");
                 }
             })

@@ -1,11 +1,160 @@
-//! Reading the toolkit's environment variables, strictly.
+//! The toolkit's configuration, read from the environment once, strictly.
 //!
-//! A value that is set but cannot be understood is an error naming the variable, never silently ignored:
-//! `SQLITE_VOL_REQUIRE_PERSISTENT=yes-please` must not quietly turn strict mode off.
+//! [`Settings`] holds every setting a service, the command line and the library's builder share. It is read
+//! in one place, [`Settings::from_env`]; a value that is set but cannot be understood is an error naming
+//! the variable, never silently ignored: `SQLITE_VOL_REQUIRE_PERSISTENT=yes-please` must not quietly turn
+//! strict mode off. With the `clap` feature, `Settings` is also a `clap::Args` group that a binary flattens
+//! into its own arguments, so each variable is a flag too, with one definition (the database path itself,
+//! `<APP>_DB_PATH`, `DB_PATH` and `DATABASE_URL`, is resolved by [`crate::location`], which records where
+//! it came from).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::{Error, Result};
+
+/// `PRAGMA synchronous` in WAL mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Synchronous {
+    /// Durable across process crashes; a power loss may roll back the last commits. SQLite's recommendation
+    /// for WAL, and the default.
+    Normal,
+    /// Every commit is fsynced: durable across power loss too.
+    Full,
+}
+
+impl std::str::FromStr for Synchronous {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Synchronous, String> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "NORMAL" => Ok(Synchronous::Normal),
+            "FULL" => Ok(Synchronous::Full),
+            _ => Err("use NORMAL or FULL".into()),
+        }
+    }
+}
+
+/// Every setting of the toolkit; `None` is "not set" (the builder's default applies).
+///
+/// ```
+/// # fn main() -> Result<(), sqlite_vol::Error> {
+/// let settings = sqlite_vol::Settings::from_env()?; // strict: a bad value names its variable
+/// let builder = sqlite_vol::Database::builder("accounts").settings(&settings);
+/// # drop(builder); Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[non_exhaustive]
+pub struct Settings {
+    /// The database file, or a directory for `<app>.db`. When absent: `<APP>_DB_PATH`, `DB_PATH`, a
+    /// `sqlite:` `DATABASE_URL`, else the per-user data directory.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "PATH"))]
+    pub db: Option<PathBuf>,
+    /// Refuse to start when the database is on storage that does not survive the container.
+    #[cfg_attr(feature = "clap", arg(long, env = REQUIRE_PERSISTENT, value_parser = flag_bool,
+        num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
+    pub require_persistent: Option<bool>,
+    /// Refuse to create a database that does not exist yet (the volume should already hold one).
+    #[cfg_attr(feature = "clap", arg(long, env = EXPECT_EXISTING, value_parser = flag_bool,
+        num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
+    pub expect_existing: Option<bool>,
+    /// `PRAGMA synchronous`: NORMAL (default) or FULL (every commit fsynced).
+    #[cfg_attr(feature = "clap", arg(long, env = SYNCHRONOUS, value_parser = flag_synchronous, value_name = "MODE"))]
+    pub synchronous: Option<Synchronous>,
+    /// Connections in the pool (default 8).
+    #[cfg_attr(feature = "clap", arg(long, env = POOL_SIZE, value_parser = clap::value_parser!(u32).range(1..)))]
+    pub pool_size: Option<u32>,
+    /// How long to wait for a pooled connection (default 30s).
+    #[cfg_attr(feature = "clap", arg(long, env = TIMEOUT, value_parser = flag_duration, value_name = "DURATION"))]
+    pub db_timeout: Option<Duration>,
+    /// Folder for scheduled and safety backups (default `backups/` beside the database).
+    #[cfg_attr(feature = "clap", arg(long, env = BACKUP_DIR, value_name = "DIR"))]
+    pub backup_dir: Option<PathBuf>,
+    /// Take a backup this often (`6h`, `30m`); unset or 0 means no scheduled backups.
+    #[cfg_attr(feature = "clap", arg(long, env = BACKUP_INTERVAL, value_parser = flag_duration, value_name = "DURATION"))]
+    pub backup_interval: Option<Duration>,
+    /// How many scheduled backups to keep.
+    #[cfg_attr(feature = "clap", arg(long, env = BACKUP_KEEP, value_parser = clap::value_parser!(u32).range(1..)))]
+    pub backup_keep: Option<u32>,
+    /// Also send every scheduled backup here: `s3://bucket/prefix` (configured by the AWS_* variables) or a
+    /// folder on another volume.
+    #[cfg_attr(feature = "clap", arg(long, env = BACKUP_TO, value_name = "DIR|s3://BUCKET/PREFIX"))]
+    pub backup_to: Option<String>,
+    /// On a start with no database (new machine, new volume), restore the newest backup from here first:
+    /// `s3://bucket/prefix` or a folder. The log says loudly that it did.
+    #[cfg_attr(feature = "clap", arg(long, env = RESTORE_FROM, value_name = "DIR|s3://BUCKET/PREFIX"))]
+    pub restore_from: Option<String>,
+}
+
+impl Settings {
+    /// Reads every setting from the environment (the database path excepted: see [`crate::location`]).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first variable whose value cannot be understood.
+    pub fn from_env() -> Result<Settings> {
+        let synchronous = env_str(SYNCHRONOUS)
+            .map(|v| {
+                v.parse()
+                    .map_err(|reason: String| bad(SYNCHRONOUS, &v, &reason))
+            })
+            .transpose()?;
+        Ok(Settings {
+            db: None,
+            require_persistent: env_bool(REQUIRE_PERSISTENT)?,
+            expect_existing: env_bool(EXPECT_EXISTING)?,
+            synchronous,
+            pool_size: env_count(POOL_SIZE)?,
+            db_timeout: env_duration(TIMEOUT)?,
+            backup_dir: env_path(BACKUP_DIR),
+            backup_interval: env_duration(BACKUP_INTERVAL)?,
+            backup_keep: env_count(BACKUP_KEEP)?,
+            backup_to: env_str(BACKUP_TO),
+            restore_from: env_str(RESTORE_FROM),
+        })
+    }
+
+    /// Each field of `self` that is set, else the one of `base`.
+    pub fn or(self, base: Settings) -> Settings {
+        Settings {
+            db: self.db.or(base.db),
+            require_persistent: self.require_persistent.or(base.require_persistent),
+            expect_existing: self.expect_existing.or(base.expect_existing),
+            synchronous: self.synchronous.or(base.synchronous),
+            pool_size: self.pool_size.or(base.pool_size),
+            db_timeout: self.db_timeout.or(base.db_timeout),
+            backup_dir: self.backup_dir.or(base.backup_dir),
+            backup_interval: self.backup_interval.or(base.backup_interval),
+            backup_keep: self.backup_keep.or(base.backup_keep),
+            backup_to: self.backup_to.or(base.backup_to),
+            restore_from: self.restore_from.or(base.restore_from),
+        }
+    }
+
+    /// The scheduled backups these settings ask for: (interval, keep), or `None` (unset or 0).
+    pub fn schedule(&self) -> Option<(Duration, Option<usize>)> {
+        self.backup_interval
+            .filter(|d| !d.is_zero())
+            .map(|d| (d, self.backup_keep.map(|k| k as usize)))
+    }
+}
+
+#[cfg(feature = "clap")]
+fn flag_bool(v: &str) -> std::result::Result<bool, String> {
+    parse_bool(v.trim()).ok_or_else(|| "use 1 or 0 (true/false, yes/no, on/off)".into())
+}
+
+#[cfg(feature = "clap")]
+fn flag_duration(v: &str) -> std::result::Result<Duration, String> {
+    parse_duration(v)
+        .ok_or_else(|| "use seconds (30) or a number with ms, s, m, h or d (15m)".into())
+}
+
+#[cfg(feature = "clap")]
+fn flag_synchronous(v: &str) -> std::result::Result<Synchronous, String> {
+    v.parse()
+}
 
 /// Strict persistence: refuse storage that does not survive the container.
 pub const REQUIRE_PERSISTENT: &str = "SQLITE_VOL_REQUIRE_PERSISTENT";
@@ -99,7 +248,8 @@ pub fn env_str(name: &str) -> Option<String> {
     var(name)
 }
 
-pub(crate) fn parse_bool(v: &str) -> Option<bool> {
+/// `1/true/yes/on` or `0/false/no/off` (any case); anything else is `None`.
+pub fn parse_bool(v: &str) -> Option<bool> {
     match v.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
         "0" | "false" | "no" | "off" => Some(false),
@@ -150,5 +300,31 @@ mod tests {
         assert_eq!(parse_bool("YES"), Some(true));
         assert_eq!(parse_bool("0"), Some(false));
         assert_eq!(parse_bool("yes-please"), None);
+    }
+
+    #[test]
+    fn set_fields_win_over_the_base() {
+        let explicit = Settings {
+            pool_size: Some(2),
+            ..Settings::default()
+        };
+        let base = Settings {
+            pool_size: Some(9),
+            backup_keep: Some(3),
+            ..Settings::default()
+        };
+        let s = explicit.or(base);
+        assert_eq!((s.pool_size, s.backup_keep), (Some(2), Some(3)));
+    }
+
+    #[test]
+    fn a_zero_interval_schedules_nothing() {
+        let s = Settings {
+            backup_interval: Some(Duration::ZERO),
+            ..Settings::default()
+        };
+        assert_eq!(s.schedule(), None);
+        assert!("full".parse::<Synchronous>().is_ok());
+        assert!("fast".parse::<Synchronous>().is_err());
     }
 }

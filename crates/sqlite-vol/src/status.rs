@@ -9,7 +9,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::lock::{Holder, MaintenanceLock};
-use crate::{backup, identity, migrate, Error, Location, Result, Volume};
+use crate::{identity, manifest, migrate, Error, Location, Result, Volume};
 
 /// What [`status()`] reports.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -43,7 +43,7 @@ pub struct Status {
     /// The backup folder.
     pub backup_dir: std::path::PathBuf,
     /// The newest backup.
-    pub last_backup: Option<backup::Entry>,
+    pub last_backup: Option<manifest::Entry>,
     /// Who holds the maintenance lock.
     pub lock: Option<Holder>,
 }
@@ -55,13 +55,13 @@ pub struct Status {
 pub fn status_of(loc: &Location, backup_dir: &Path, app: &str) -> Result<Status> {
     let path = &loc.path;
     let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let exists = crate::location::has_content(path);
+    let exists = crate::fsx::has_content(path);
     let mut s = Status {
         path: path.clone(),
         source: loc.source.to_string(),
         exists,
         size_bytes: len(path),
-        wal_bytes: len(&crate::location::sidecar(path, "-wal")),
+        wal_bytes: len(&crate::fsx::sidecar(path, "-wal")),
         journal_mode: None,
         page_size: None,
         page_count: None,
@@ -77,7 +77,7 @@ pub fn status_of(loc: &Location, backup_dir: &Path, app: &str) -> Result<Status>
         )
         .ok(),
         backup_dir: backup_dir.to_path_buf(),
-        last_backup: backup::list(backup_dir, app)
+        last_backup: manifest::list(backup_dir, app)
             .ok()
             .and_then(|l| l.into_iter().next()),
         lock: MaintenanceLock::holder(path),
@@ -102,8 +102,8 @@ pub fn status_of(loc: &Location, backup_dir: &Path, app: &str) -> Result<Status>
         conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .map_err(bad)?,
     );
-    s.page_size = Some(crate::backup::pragma_u64(&conn, "page_size").map_err(bad)?);
-    s.page_count = Some(crate::backup::pragma_u64(&conn, "page_count").map_err(bad)?);
+    s.page_size = Some(crate::sql::pragma_u64(&conn, "page_size").map_err(bad)?);
+    s.page_count = Some(crate::sql::pragma_u64(&conn, "page_count").map_err(bad)?);
     s.schema_version = migrate::schema_version(&conn, path)?;
     let id = identity::read(&conn).map_err(bad)?;
     s.identity_matches = Some(id.application_id == identity::application_id(app));
@@ -117,6 +117,6 @@ pub fn status_of(loc: &Location, backup_dir: &Path, app: &str) -> Result<Status>
 /// As [`Location::resolve`] and [`status_of`].
 pub fn status(app: &str, explicit: Option<&Path>) -> Result<Status> {
     let loc = Location::resolve(app, explicit)?;
-    let dir = backup::default_dir(&loc.path);
+    let dir = manifest::default_dir(&loc.path);
     status_of(&loc, &dir, app)
 }

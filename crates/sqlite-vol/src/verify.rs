@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::backup::{hash_file, pragma_u64, read_manifest, run_check};
+use crate::fsx::hash_file;
+use crate::manifest::read_manifest;
+use crate::sql::{open_immutable, pragma_u64, run_check, Progress};
 use crate::{identity, migrate, Error, Result};
 
 /// What [`verify()`] established.
@@ -45,11 +47,7 @@ pub struct Verified {
 /// # Errors
 /// [`Error::BadBackup`] (or [`Error::NotADatabase`]) saying what is wrong with the file, [`Error::Io`] when
 /// it cannot be read. The file is never changed.
-pub fn verify(
-    path: &Path,
-    full: bool,
-    progress: Option<&dyn Fn(crate::backup::Progress)>,
-) -> Result<Verified> {
+pub fn verify(path: &Path, full: bool, progress: Option<&dyn Fn(Progress)>) -> Result<Verified> {
     let bad = |reason: String| Error::BadBackup {
         path: path.to_path_buf(),
         reason,
@@ -107,7 +105,7 @@ pub fn verify(
         "quick_check"
     };
     if let Some(f) = progress {
-        f(crate::backup::Progress {
+        f(Progress {
             done: 0,
             total: meta.len() / page_size,
         });
@@ -143,7 +141,7 @@ pub fn verify(
     }
     let facts = checked?;
     if let Some(f) = progress {
-        f(crate::backup::Progress {
+        f(Progress {
             done: facts.page_count,
             total: facts.page_count,
         });
@@ -162,6 +160,38 @@ pub fn verify(
     })
 }
 
+/// Runs `quick_check` (or, with `full`, `integrity_check`) on the live database at `path`, opened
+/// read-only and waiting up to 5 s for a writer; returns what it found wrong (empty: `ok`). SQLite saying
+/// the file is not a database or is damaged is one problem, not an error.
+///
+/// # Errors
+/// [`Error::Sqlite`] when the check cannot run at all (the file cannot be opened, a lock is held).
+pub fn check_live(path: &Path, full: bool) -> Result<Vec<String>> {
+    let check = if full {
+        "integrity_check"
+    } else {
+        "quick_check"
+    };
+    let result = (|| {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        run_check(&conn, check)
+    })();
+    match result {
+        Ok(verdict) if verdict == "ok" => Ok(Vec::new()),
+        Ok(verdict) => Ok(verdict.split("; ").map(str::to_string).collect()),
+        Err(e) => match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+                Ok(vec![e.to_string()])
+            }
+            _ => Err(Error::sqlite(path, "checking", e)),
+        },
+    }
+}
+
 /// What checking a whole database file established.
 pub(crate) struct FileFacts {
     pub(crate) page_size: u64,
@@ -170,7 +200,7 @@ pub(crate) struct FileFacts {
     pub(crate) schema_version: Option<i64>,
 }
 
-/// Opens `path` without touching it (see [`open_immutable`]), runs `check` and reads what a manifest or a
+/// Opens `path` without touching it (read-only, `immutable=1`), runs `check` and reads what a manifest or a
 /// verification reports. `sql_err` words a SQLite error and `failed` a verdict other than `ok`, so that a
 /// backup and a verification each describe a bad file in their own terms.
 pub(crate) fn check_file(
@@ -189,30 +219,6 @@ pub(crate) fn check_file(
         page_count: pragma_u64(&conn, "page_count").map_err(&sql_err)?,
         application_id: identity::read(&conn).map_err(&sql_err)?.application_id,
         schema_version: migrate::schema_version(&conn, path)?,
-    })
-}
-
-/// Opens a file read-only without locks, `-wal` or `-shm`: it is treated as a file nobody changes.
-pub(crate) fn open_immutable(path: &Path) -> Result<Connection> {
-    let mut uri = String::from("file:");
-    for c in path.to_string_lossy().chars() {
-        match c {
-            '%' => uri.push_str("%25"),
-            '?' => uri.push_str("%3f"),
-            '#' => uri.push_str("%23"),
-            c => uri.push(c),
-        }
-    }
-    uri.push_str("?immutable=1");
-    Connection::open_with_flags(
-        &uri,
-        OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| Error::BadBackup {
-        path: path.to_path_buf(),
-        reason: format!("SQLite cannot open it: {e}"),
     })
 }
 

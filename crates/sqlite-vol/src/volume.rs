@@ -118,6 +118,17 @@ pub struct Volume {
     pub in_container: bool,
 }
 
+impl std::fmt::Display for Volume {
+    /// `a Docker named volume at /data: survives ...`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind.describe())?;
+        if let Some(m) = &self.mount_point {
+            write!(f, " at {}", m.display())?;
+        }
+        write!(f, ": {}", self.kind.survives())
+    }
+}
+
 impl Volume {
     /// A volume about which nothing is known.
     pub fn unknown() -> Volume {

@@ -1,14 +1,13 @@
 //! The service's configuration: one struct, every field both a flag and an environment variable.
 //!
-//! The database location is the exception: `--db` is a flag only, and when it is absent the core library
-//! reads `ACCOUNTS_DB_PATH`, `DB_PATH` and `DATABASE_URL` itself (falling back to the per-user data
-//! directory), so that its log line and `/health` can say exactly where the path came from. The other
-//! toolkit settings (`SQLITE_VOL_REQUIRE_PERSISTENT`, `SQLITE_VOL_EXPECT_EXISTING`, `DB_POOL_SIZE`,
-//! `DB_TIMEOUT`, `SQLITE_VOL_BACKUP_*`) are mirrored here so that `--help` lists them and a value that
-//! cannot be understood stops the service with a message naming the variable.
+//! The toolkit's own settings (`--db`, `SQLITE_VOL_REQUIRE_PERSISTENT`, `SQLITE_VOL_EXPECT_EXISTING`,
+//! `DB_POOL_SIZE`, `DB_TIMEOUT`, `SQLITE_VOL_BACKUP_*`, `SQLITE_VOL_RESTORE_FROM`) are the library's
+//! [`sqlite_vol::Settings`], flattened in, so that `--help` lists them, each is defined once, and a value
+//! that cannot be understood stops the service with a message naming it. The database location is
+//! resolved by the library: `--db`, else `ACCOUNTS_DB_PATH`, `DB_PATH` and `DATABASE_URL` (falling back to
+//! the per-user data directory), so that its log line and `/health` can say where the path came from.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -47,58 +46,10 @@ pub struct Config {
     )]
     pub bind: SocketAddr,
 
-    /// Database file, or a directory for `accounts.db`. When absent: ACCOUNTS_DB_PATH, DB_PATH, a `sqlite:`
-    /// DATABASE_URL, else the per-user data directory.
-    #[arg(long)]
-    pub db: Option<PathBuf>,
-
-    /// Refuse to start when the database is on storage that does not survive the container.
-    #[arg(long, env = "SQLITE_VOL_REQUIRE_PERSISTENT", value_parser = parse_bool,
-        num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
-    pub require_persistent: Option<bool>,
-
-    /// Refuse to create a database that does not exist yet (the volume should already hold one).
-    #[arg(long, env = "SQLITE_VOL_EXPECT_EXISTING", value_parser = parse_bool,
-        num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
-    pub expect_existing: Option<bool>,
-
-    /// Connections in the database pool (default 8).
-    #[arg(long, env = "DB_POOL_SIZE", value_parser = clap::value_parser!(u32).range(1..))]
-    pub pool_size: Option<u32>,
-
-    /// How long a request waits for a pooled connection (default 30s).
-    #[arg(long, env = "DB_TIMEOUT", value_parser = parse_duration, value_name = "DURATION")]
-    pub db_timeout: Option<Duration>,
-
-    /// Folder for scheduled and safety backups (default `backups/` beside the database).
-    #[arg(long, env = "SQLITE_VOL_BACKUP_DIR")]
-    pub backup_dir: Option<PathBuf>,
-
-    /// Take a backup this often (`6h`, `30m`); unset or 0 means no scheduled backups.
-    #[arg(long, env = "SQLITE_VOL_BACKUP_INTERVAL", value_parser = parse_duration, value_name = "DURATION")]
-    pub backup_interval: Option<Duration>,
-
-    /// How many scheduled backups to keep.
-    #[arg(long, env = "SQLITE_VOL_BACKUP_KEEP", value_parser = clap::value_parser!(u32).range(1..))]
-    pub backup_keep: Option<u32>,
-
-    /// Also send every scheduled backup here: `s3://bucket/prefix` (S3-compatible storage, configured by the
-    /// AWS_* variables) or a folder on another volume.
-    #[arg(
-        long,
-        env = "SQLITE_VOL_BACKUP_TO",
-        value_name = "DIR|s3://BUCKET/PREFIX"
-    )]
-    pub backup_to: Option<String>,
-
-    /// On a start with no database (new machine, new volume), restore the newest backup from here first:
-    /// `s3://bucket/prefix` or a folder. The log says loudly that it did.
-    #[arg(
-        long,
-        env = "SQLITE_VOL_RESTORE_FROM",
-        value_name = "DIR|s3://BUCKET/PREFIX"
-    )]
-    pub restore_from: Option<String>,
+    /// The toolkit's settings (database path, persistence policy, pool, backups), each a flag and its
+    /// environment variable, defined once in the library.
+    #[command(flatten)]
+    pub database: sqlite_vol::Settings,
 
     /// How long a login token stays valid: seconds, or a number with s, m, h or d (`15m`, `24h`).
     #[arg(long, env = "TOKEN_TTL", default_value = "24h", value_parser = parse_ttl, value_name = "DURATION")]
@@ -118,16 +69,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 8000)),
-            db: None,
-            require_persistent: None,
-            expect_existing: None,
-            pool_size: None,
-            db_timeout: None,
-            backup_dir: None,
-            backup_interval: None,
-            backup_keep: None,
-            backup_to: None,
-            restore_from: None,
+            database: sqlite_vol::Settings::default(),
             token_ttl: Duration::from_secs(24 * 3600),
             hash_concurrency: None,
             shutdown_grace: Duration::from_secs(5),
@@ -153,15 +95,6 @@ impl Config {
             ip => ip,
         };
         SocketAddr::new(ip, self.bind.port())
-    }
-}
-
-/// Strict booleans, as the core library reads them: a typo must not silently turn a safety check off.
-fn parse_bool(v: &str) -> Result<bool, String> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err("use 1 or 0 (true/false, yes/no, on/off)".into()),
     }
 }
 
@@ -200,9 +133,9 @@ mod tests {
         assert_eq!(cli.config.bind.port(), 9000);
         assert_eq!(cli.config.local_addr().ip(), Ipv4Addr::LOCALHOST);
         assert_eq!(cli.config.token_ttl, Duration::from_secs(900));
-        assert_eq!(cli.config.require_persistent, Some(true));
+        assert_eq!(cli.config.database.require_persistent, Some(true));
         assert_eq!(
-            cli.config.backup_interval,
+            cli.config.database.backup_interval,
             Some(Duration::from_secs(6 * 3600))
         );
         assert!(cli.command.is_none());

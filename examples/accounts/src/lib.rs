@@ -47,47 +47,23 @@ pub const APP: &str = "accounts";
 /// Opens the database through the toolkit: resolves its location (`--db`, else the environment), checks
 /// the volume, restores the newest off-site backup when configured and there is no database yet, creates
 /// it if allowed, applies the embedded migrations, and starts scheduled backups (sent off-site too) if
-/// configured. Every commit is fsynced (`synchronous = FULL`): an acknowledged registration survives a
-/// power loss too.
+/// configured. Every commit is fsynced (`synchronous = FULL`, unless `SQLITE_VOL_SYNCHRONOUS` says
+/// otherwise): an acknowledged registration survives a power loss too.
 ///
 /// # Errors
 /// The toolkit's refusal, whose message says what to do.
 pub fn open_database(config: &Config) -> sqlite_vol::Result<Database> {
-    let mut b = Database::builder(APP)
-        .path_opt(config.db.clone())
+    let synchronous = config
+        .database
+        .synchronous
+        .unwrap_or(sqlite_vol::Synchronous::Full);
+    Database::builder(APP)
+        .settings(&config.database)
+        .synchronous(synchronous)
         .migrations(sqlite_vol::Migrations::from_runner(
             &embedded::migrations::runner(),
         ))
-        .synchronous(sqlite_vol::Synchronous::Full);
-    if let Some(on) = config.require_persistent {
-        b = b.require_persistent(on);
-    }
-    if let Some(on) = config.expect_existing {
-        b = b.expect_existing(on);
-    }
-    if let Some(n) = config.pool_size {
-        b = b.pool_size(n);
-    }
-    if let Some(d) = config.db_timeout {
-        b = b.connection_timeout(d);
-    }
-    if let Some(dir) = &config.backup_dir {
-        b = b.backup_dir(dir);
-    }
-    if let Some(to) = &config.backup_to {
-        b = b.backup_to(to);
-    }
-    if let Some(from) = &config.restore_from {
-        b = b.restore_from(from);
-    }
-    match config.backup_interval {
-        Some(d) if !d.is_zero() => {
-            b = b.backup_every(d, config.backup_keep.map(|k| k as usize));
-        }
-        Some(_) => b = b.no_backup_schedule_from_env(),
-        None => {}
-    }
-    b.open()
+        .open()
 }
 
 /// Serves the API on `listener` until `shutdown` resolves; then stops accepting, lets requests in flight

@@ -27,7 +27,7 @@ pub fn run(cfg: &Config, r: &mut Results) -> Result<(), String> {
     let e = |e: rusqlite::Error| e.to_string();
     let db = sqlite_vol::Database::builder("bench")
         .path(dir.join("pool.db"))
-        .no_backup_schedule_from_env()
+        .backup_every(std::time::Duration::ZERO, None)
         .open()
         .map_err(|e| e.to_string())?;
     db.conn()

@@ -145,8 +145,8 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     let good_bytes = std::fs::read(&good.path).map_err(|e| e.to_string())?;
-    let manifest =
-        std::fs::read(sqlite_vol::backup::manifest_path(&good.path)).map_err(|e| e.to_string())?;
+    let manifest = std::fs::read(sqlite_vol::manifest::manifest_path(&good.path))
+        .map_err(|e| e.to_string())?;
     let bad_dir = tmp.path().join("mutants");
     std::fs::create_dir(&bad_dir).map_err(|e| e.to_string())?;
     let live_before = std::fs::read(&live).map_err(|e| e.to_string())?;
@@ -179,7 +179,7 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
             Ok(Ok(_)) => accepted_no_manifest += 1,
             Ok(Err(_)) => {}
         }
-        std::fs::write(sqlite_vol::backup::manifest_path(&f), &manifest)
+        std::fs::write(sqlite_vol::manifest::manifest_path(&f), &manifest)
             .map_err(|e| e.to_string())?;
         match catch_unwind(|| sqlite_vol::verify(&f, false, None)) {
             Err(_) => panics += 1,
@@ -200,7 +200,7 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
                 u64::from(std::fs::read(&live).map_err(|e| e.to_string())? != live_before);
         }
         let _ = std::fs::remove_file(&f);
-        let _ = std::fs::remove_file(sqlite_vol::backup::manifest_path(&f));
+        let _ = std::fs::remove_file(sqlite_vol::manifest::manifest_path(&f));
     }
     report.info(
         AREA,

@@ -32,7 +32,7 @@ print(n, time.time() - t0, flush=True)
 pub(super) fn prepare(dir: &Path, rows: u64) -> Result<std::path::PathBuf, String> {
     let db = sqlite_vol::Database::builder("campaign")
         .path(dir)
-        .no_backup_schedule_from_env()
+        .backup_every(std::time::Duration::ZERO, None)
         .open()
         .map_err(|e| e.to_string())?;
     db.write(|tx| {

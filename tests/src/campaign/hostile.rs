@@ -383,7 +383,7 @@ pub fn run(_cfg: &Config, report: &mut Report) -> Result<(), String> {
         std::fs::write(m.join("V1__a.sql"), "CREATE TABLE a (x);\nINSERT INTO a SELECT randomblob(1000) FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) SELECT i FROM n);\n").map_err(|e| e.to_string())?;
         std::fs::write(m.join("V2__b.sql"), "CREATE TABLE b AS SELECT * FROM a;\n").map_err(|e| e.to_string())?;
         let db = dir.join("accounts.db");
-        drop(sqlite_vol::Database::builder("accounts").path(&db).no_backup_schedule_from_env().open().map_err(|e| e.to_string())?);
+        drop(sqlite_vol::Database::builder("accounts").path(&db).backup_every(std::time::Duration::ZERO, None).open().map_err(|e| e.to_string())?);
         let spawn = || cli(&["migrate", "--dir", &m.to_string_lossy()], &db);
         let (a, b) = std::thread::scope(|s| {
             let a = s.spawn(spawn);

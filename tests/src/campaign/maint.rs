@@ -34,7 +34,7 @@ pub(super) fn make_big(dir: &Path, m1: &Path, mib: usize, marker: &str) -> Resul
     let db = sqlite_vol::Database::builder(APP)
         .path(dir)
         .migrations(sqlite_vol::Migrations::from_dir(m1).map_err(|e| e.to_string())?)
-        .no_backup_schedule_from_env()
+        .backup_every(std::time::Duration::ZERO, None)
         .open()
         .map_err(|e| e.to_string())?;
     let rows = mib * 1024 / 4;
@@ -164,7 +164,7 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
     for _ in 0..cfg.maint_kills {
         mid_kills += u64::from(kill_within(backup(), t_backup, &mut rng)?);
         check(&live, &[&old_digest])?;
-        for e in sqlite_vol::backup::list(&backups, APP).map_err(|e| e.to_string())? {
+        for e in sqlite_vol::manifest::list(&backups, APP).map_err(|e| e.to_string())? {
             if sqlite_vol::verify(&e.path, false, None).is_err() {
                 bad_listed += 1;
             }

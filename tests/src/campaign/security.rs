@@ -213,7 +213,7 @@ pub fn run(_cfg: &Config, report: &mut Report) -> Result<(), String> {
                 .map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stderr)))?;
             let path = Path::new(json["path"].as_str().ok_or("no path")?);
             private(path)?;
-            private(&sqlite_vol::backup::manifest_path(path))?;
+            private(&sqlite_vol::manifest::manifest_path(path))?;
             private(&sqlite_vol::lock::lock_path(&db))
         })(),
     );

@@ -2,9 +2,9 @@
 //! bucket (`--to s3://…`) after it is taken and checked locally.
 
 use anyhow::Context;
-use sqlite_vol::backup::Progress;
-use sqlite_vol::offsite::Place;
+use sqlite_vol::store::Place;
 use sqlite_vol::BackupOptions;
+use sqlite_vol::Progress;
 
 use super::{Exit, Target};
 use crate::cli::BackupArgs;
@@ -21,8 +21,10 @@ pub fn run(t: &Target, a: &BackupArgs) -> anyhow::Result<Exit> {
         },
         None => (
             t.backup_dir.clone(),
-            sqlite_vol::settings::env_str(sqlite_vol::settings::BACKUP_TO)
-                .map(|l| Place::parse(&l))
+            t.settings
+                .backup_to
+                .as_deref()
+                .map(Place::parse)
                 .transpose()?,
         ),
     };
@@ -41,15 +43,14 @@ pub fn run(t: &Target, a: &BackupArgs) -> anyhow::Result<Exit> {
     let (uploaded, pruned) = match place.as_ref() {
         Some(place) => {
             let keep = a.keep.map(|k| k as usize);
-            let (url, pruned) = sqlite_vol::offsite::send_keeping(place, &m, &t.app, keep)
+            let sent = sqlite_vol::store::send_keeping(place, m.clone(), &t.app, keep)
                 .with_context(|| {
                     format!(
-                        "the backup {} was taken and checked, but sending it to {} failed",
+                        "the backup {} was taken and checked, but sending it to {place} failed",
                         m.path.display(),
-                        place.describe()
                     )
                 })?;
-            (Some(url), pruned)
+            (Some(sent.to), sent.pruned)
         }
         None => (None, Vec::new()),
     };

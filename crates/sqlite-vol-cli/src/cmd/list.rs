@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sqlite_vol::offsite::{Place, Stored};
+use sqlite_vol::store::{Place, Stored};
 
 use super::{Exit, Target};
 use crate::cli::ListArgs;
@@ -31,7 +31,7 @@ struct Row {
 /// Lists the backups of the target app in its backup directory, another directory, or an S3 bucket.
 pub fn run(t: &Target, a: &ListArgs) -> anyhow::Result<Exit> {
     let place = t.place(a.from.as_deref())?;
-    let listing = sqlite_vol::offsite::list(&place, &t.app)?;
+    let listing = sqlite_vol::store::list(&place, &t.app)?;
     let rows: Vec<Row> = listing
         .backups
         .into_iter()
@@ -98,7 +98,7 @@ pub fn run(t: &Target, a: &ListArgs) -> anyhow::Result<Exit> {
 
 /// A local backup: checksum and quick_check, or with `fast` the manifest's size.
 fn local_check(path: &Path, bytes: u64, fast: bool) -> (&'static str, Option<String>) {
-    match sqlite_vol::backup::read_manifest(path) {
+    match sqlite_vol::manifest::read_manifest(path) {
         None => ("", Some("no manifest beside it".to_string())),
         Some(m) if fast => (
             "manifest-size",
@@ -116,7 +116,7 @@ fn local_check(path: &Path, bytes: u64, fast: bool) -> (&'static str, Option<Str
 
 /// A backup in object storage: its manifest is read and the object's size compared with it.
 fn remote_check(place: &Place, e: &Stored) -> (&'static str, Option<String>) {
-    let problem = match sqlite_vol::offsite::manifest(place, &e.name) {
+    let problem = match sqlite_vol::store::manifest(place, &e.name) {
         Ok(Some(m)) if m.bytes == e.bytes => None,
         Ok(Some(m)) => Some(format!(
             "size {} differs from the manifest's {}",

@@ -12,9 +12,9 @@ use super::{Exit, Target};
 use crate::cli::MigrateArgs;
 use crate::ui;
 
-/// Plans or applies the migrations in `a.dir`.
+/// Plans or applies the migrations in `a.migrations`.
 pub fn run(t: &Target, a: &MigrateArgs) -> anyhow::Result<Exit> {
-    let migrations = Migrations::from_dir(&a.dir)?;
+    let migrations = Migrations::from_dir(&a.migrations)?;
     let path = &t.loc.path;
     if a.dry_run {
         let exists = path.is_file();

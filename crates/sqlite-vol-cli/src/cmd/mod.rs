@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::bail;
 use sqlite_vol::lock::Wait;
-use sqlite_vol::offsite::Place;
 use sqlite_vol::rusqlite::{Connection, OpenFlags};
+use sqlite_vol::store::Place;
 use sqlite_vol::{Builder, Database, Location};
 
 use crate::cli::{Cli, Command, DbOpts};
@@ -72,6 +72,21 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     }
 }
 
+/// What this command line's flags can do about a library error (the library names no flag), as a sentence
+/// to append; empty when nothing.
+pub fn hint(err: &anyhow::Error) -> &'static str {
+    let lib = err
+        .chain()
+        .find_map(|e| e.downcast_ref::<sqlite_vol::Error>());
+    match lib {
+        Some(sqlite_vol::Error::Locked { .. }) => " (or retry with --wait SECS)",
+        Some(sqlite_vol::Error::WrongApplication { hint, .. }) if !hint.is_empty() => {
+            " (pass --force to restore it anyway)"
+        }
+        _ => "",
+    }
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     let opts = &cli.db;
@@ -115,6 +130,8 @@ pub struct Target {
     pub backup_dir: PathBuf,
     /// `--quiet`.
     pub quiet: bool,
+    /// The toolkit's settings from the environment, read once (the service's own configuration).
+    pub settings: sqlite_vol::Settings,
 }
 
 /// An app name nobody uses, to ask the library where a database would be before the app is known.
@@ -131,18 +148,21 @@ impl DbOpts {
             Some(app) => (app.to_string(), AppFrom::Given),
             None => (self.app_from_file_name()?, AppFrom::FileName),
         };
+        let settings = sqlite_vol::Settings::from_env()?;
         let loc = Location::resolve(&app, self.db.as_deref())?;
         let backup_dir = self
             .backup_dir
             .clone()
+            .or_else(|| settings.backup_dir.clone())
             .map(|d| std::path::absolute(&d).unwrap_or(d))
-            .unwrap_or_else(|| sqlite_vol::backup::default_dir(&loc.path));
+            .unwrap_or_else(|| sqlite_vol::manifest::default_dir(&loc.path));
         Ok(Target {
             app,
             app_from,
             loc,
             backup_dir,
             quiet: self.quiet,
+            settings,
         })
     }
 
@@ -203,13 +223,15 @@ impl Target {
     /// database on purpose; `restore --if-db-not-exists` is the command for that), the maintenance lock
     /// waited for up to `wait` seconds.
     pub fn builder(&self, wait: Option<u64>) -> Builder {
+        let mut settings = self.settings.clone();
+        settings.restore_from = None;
+        settings.backup_interval = None;
         Database::builder(&self.app)
+            .settings(&settings)
             .path(self.loc.path.clone())
             .backup_dir(self.backup_dir.clone())
             .lock_wait(Duration::from_secs(wait.unwrap_or(0)))
             .pool_size(1)
-            .no_backup_schedule_from_env()
-            .no_restore_from_env()
     }
 }
 

@@ -8,7 +8,7 @@ use crate::ui;
 /// Prunes the target app's backups and prints what was deleted.
 pub fn run(t: &Target, a: &PruneArgs) -> anyhow::Result<Exit> {
     let place = t.place(a.from.as_deref())?;
-    let deleted = sqlite_vol::offsite::prune(&place, &t.app, a.keep as usize)?;
+    let deleted = sqlite_vol::store::prune(&place, &t.app, a.keep as usize)?;
     if a.json {
         ui::json(&serde_json::json!({ "kept": a.keep, "deleted": deleted }))?;
         return Ok(Exit::Ok);

@@ -8,11 +8,12 @@
 //! nothing, and when no backup exists it says so; both exit 0.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context};
-use sqlite_vol::backup::Progress;
-use sqlite_vol::offsite::{FirstStart, Place};
+use sqlite_vol::restore::FirstStart;
+use sqlite_vol::store::Place;
+use sqlite_vol::Progress;
 use sqlite_vol::{Migrations, RestoreOptions, Restored};
 
 use super::{Exit, Refused, Target};
@@ -36,10 +37,7 @@ impl Source {
 
 fn source(a: &RestoreArgs, t: &Target) -> anyhow::Result<Source> {
     if a.latest {
-        let from = a
-            .source
-            .clone()
-            .or_else(|| sqlite_vol::settings::env_str(sqlite_vol::settings::RESTORE_FROM));
+        let from = a.source.clone().or_else(|| t.settings.restore_from.clone());
         let place = match from {
             Some(f) => Place::parse(&f)?,
             None => Place::Dir(t.backup_dir.clone()),
@@ -48,35 +46,12 @@ fn source(a: &RestoreArgs, t: &Target) -> anyhow::Result<Source> {
     }
     let Some(given) = a.source.as_deref() else {
         bail!(
-            "nothing to restore from: give a backup file (see `sqlite-vol list`), s3://BUCKET/PREFIX/NAME.db,              or --latest [DIR|s3://BUCKET/PREFIX] for the newest backup"
+            "nothing to restore from: give a backup file (see `sqlite-vol list`), s3://BUCKET/PREFIX/NAME.db, or --latest [DIR|s3://BUCKET/PREFIX] for the newest backup"
         );
     };
-    if let Some((parent, name)) = given
-        .strip_prefix("s3://")
-        .and_then(|rest| rest.trim_end_matches('/').rsplit_once('/'))
-    {
-        return Ok(Source {
-            place: Place::parse(&format!("s3://{parent}"))?,
-            name: Some(name.to_string()),
-        });
-    }
-    if given.starts_with("s3://") {
-        bail!(
-            "{given} names a bucket, not a backup: give s3://BUCKET/PREFIX/NAME.db (see `sqlite-vol list              {given}`), or add --latest"
-        );
-    }
-    let file = PathBuf::from(given);
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let dir = file
-        .parent()
-        .map(Path::to_path_buf)
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| PathBuf::from("."));
+    let (place, name) = Place::parse_backup(given)?;
     Ok(Source {
-        place: Place::Dir(dir),
+        place,
         name: Some(name),
     })
 }
@@ -112,7 +87,7 @@ pub fn run(t: &Target, a: &RestoreArgs) -> anyhow::Result<Exit> {
         progress: bar.active().then_some(&update as &dyn Fn(Progress)),
     };
     let (from, r) = if a.if_db_not_exists {
-        let outcome = sqlite_vol::offsite::restore_if_missing(
+        let outcome = sqlite_vol::restore::restore_if_missing(
             &src.place,
             src.name.as_deref(),
             db,
@@ -130,8 +105,8 @@ pub fn run(t: &Target, a: &RestoreArgs) -> anyhow::Result<Exit> {
         }
     } else {
         let file = match &src.name {
-            Some(n) => sqlite_vol::offsite::fetch(&src.place, n, &t.backup_dir)?,
-            None => sqlite_vol::offsite::fetch_latest(&src.place, &t.app, &t.backup_dir)?
+            Some(n) => sqlite_vol::store::fetch(&src.place, n, &t.backup_dir)?,
+            None => sqlite_vol::store::fetch_latest(&src.place, &t.app, &t.backup_dir)?
                 .with_context(|| {
                     format!(
                         "no backup of {} in {}: nothing to restore (see `sqlite-vol list {}`)",

@@ -1,7 +1,7 @@
 //! `sqlite-vol verify FILE|s3://…/NAME.db`: prove a backup file is good, and say whose and which schema it is.
 //! An object-storage backup is downloaded into a temporary folder first (its hash checked against its manifest).
 
-use sqlite_vol::backup::Progress;
+use sqlite_vol::Progress;
 
 use super::Exit;
 use crate::cli::{DbOpts, VerifyArgs};
@@ -23,23 +23,14 @@ pub fn run(opts: &DbOpts, a: &VerifyArgs) -> anyhow::Result<Exit> {
     let staging = tempfile::tempdir()?;
     let file = match &remote {
         Some(url) => {
-            let (place, name) = url
-                .trim_end_matches('/')
-                .rsplit_once('/')
-                .filter(|(p, _)| p.len() > "s3://".len())
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "{url} names a bucket, not a backup: give s3://BUCKET/PREFIX/NAME.db"
-                    )
-                })?;
-            let place = sqlite_vol::offsite::Place::parse(place)?;
-            sqlite_vol::offsite::fetch(&place, name, staging.path())?
+            let (place, name) = sqlite_vol::store::Place::parse_backup(url)?;
+            sqlite_vol::store::fetch(&place, &name, staging.path())?
         }
         None => a.file.clone(),
     };
     let mut v = sqlite_vol::verify(
         &file,
-        a.full,
+        a.full_check,
         bar.active().then_some(&update as &dyn Fn(Progress)),
     )?;
     bar.clear();

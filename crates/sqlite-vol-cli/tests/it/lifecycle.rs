@@ -376,7 +376,10 @@ fn completions_for_bash_zsh_and_fish_name_every_subcommand() -> TestResult {
         for n in &names {
             assert!(script.contains(n.as_str()), "{shell} completions lack {n}");
         }
-        assert!(script.contains("no-backup"), "{shell}: reset's flags");
+        assert!(
+            script.contains("no-safety-backup"),
+            "{shell}: reset's flags"
+        );
     }
     env.run(&["completions", "tcsh"]).expect(2);
     Ok(())

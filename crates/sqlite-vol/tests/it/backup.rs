@@ -39,7 +39,7 @@ fn backup_is_checked_named_private_and_has_a_manifest() -> TestResult {
         0,
         "backup readable by others"
     );
-    let manifest = sqlite_vol::backup::read_manifest(&m.path).ok_or("manifest missing")?;
+    let manifest = sqlite_vol::manifest::read_manifest(&m.path).ok_or("manifest missing")?;
     assert_eq!(manifest, m);
     assert_eq!(m.schema_version, Some(1));
     assert_eq!(m.application_id, sqlite_vol::identity::application_id("it"));
@@ -120,8 +120,8 @@ fn restore_refuses_bad_files_and_leaves_the_live_database_unchanged() -> TestRes
     t[last] ^= 0xff;
     std::fs::write(&tampered, t)?;
     std::fs::copy(
-        sqlite_vol::backup::manifest_path(&good.path),
-        sqlite_vol::backup::manifest_path(&tampered),
+        sqlite_vol::manifest::manifest_path(&good.path),
+        sqlite_vol::manifest::manifest_path(&tampered),
     )?;
 
     let before = db_bytes(&live);
@@ -156,7 +156,8 @@ fn restore_refuses_another_apps_backup_unless_forced() -> TestResult {
         .restore(&other_backup.path)
         .expect_err("another app's backup");
     assert!(
-        matches!(err, Error::WrongApplication { .. }) && err.to_string().contains("--force"),
+        // The library names its own option; the command line's message names `--force` (its own test).
+        matches!(err, Error::WrongApplication { .. }) && err.to_string().contains("force: true"),
         "{err}"
     );
     let forced = RestoreOptions {
@@ -197,14 +198,14 @@ fn retention_keeps_newest_and_ignores_foreign_files() -> TestResult {
             ..BackupOptions::new(&dir)
         },
     )?;
-    let left: Vec<_> = sqlite_vol::backup::list(&dir, "it")?
+    let left: Vec<_> = sqlite_vol::manifest::list(&dir, "it")?
         .into_iter()
         .map(|e| e.path)
         .collect();
     assert_eq!(left, [m.path.clone(), dir.join("it-20200103T000000Z.db")]);
     assert!(dir.join("it-important.db").exists() && dir.join("other-20200101T000000Z.db").exists());
     assert!(
-        sqlite_vol::backup::prune(&dir, "it", 0, None).is_err(),
+        sqlite_vol::manifest::prune(&dir, "it", 0, None).is_err(),
         "keep 0 is refused"
     );
     Ok(())
@@ -338,15 +339,15 @@ fn instances_starting_together_on_an_empty_volume_restore_the_newest_backup_once
     let tmp = Tmp::new();
     let old = tmp.path().join("old");
     let offsite = tmp.path().join("offsite");
-    let place = sqlite_vol::offsite::Place::parse(&offsite.display().to_string())?;
+    let place = sqlite_vol::store::Place::parse(&offsite.display().to_string())?;
     let db = open(&old, "migrations_ok")?;
     add_user(&db, "first@example.com")?;
     db.backup_to(&place, Some(5))?;
     add_user(&db, "second@example.com")?;
     std::thread::sleep(std::time::Duration::from_millis(1100)); // a later name
-    let (_, sent) = db.backup_to(&place, Some(5))?;
+    let sent = db.backup_to(&place, Some(5))?.to;
     add_user(&db, "after-the-last-backup@example.com")?;
-    assert_eq!(sqlite_vol::backup::list(&offsite, "it")?.len(), 2);
+    assert_eq!(sqlite_vol::manifest::list(&offsite, "it")?.len(), 2);
 
     let new = tmp.path().join("new");
     let opened: Vec<_> = std::thread::scope(|s| {
@@ -373,7 +374,7 @@ fn instances_starting_together_on_an_empty_volume_restore_the_newest_backup_once
     );
     // A second restore would have taken a safety backup of the first one's result.
     assert!(
-        sqlite_vol::backup::list(&new.join("backups"), "it")?.is_empty(),
+        sqlite_vol::manifest::list(&new.join("backups"), "it")?.is_empty(),
         "restored once"
     );
 
@@ -393,7 +394,7 @@ fn an_empty_backup_place_creates_a_new_database_unless_one_is_expected() -> Test
     let offsite = tmp.path().join("nothing-here");
     let strict = sqlite_vol::Database::builder("it")
         .path(tmp.path().join("a"))
-        .no_backup_schedule_from_env()
+        .backup_every(std::time::Duration::ZERO, None)
         .restore_from(offsite.display().to_string())
         .expect_existing(true)
         .open();
@@ -412,14 +413,14 @@ fn restore_on_first_start_refuses_another_apps_backup_and_creates_nothing() -> T
     let offsite = tmp.path().join("offsite");
     let other = sqlite_vol::Database::builder("other")
         .path(tmp.path().join("other"))
-        .no_backup_schedule_from_env()
+        .backup_every(std::time::Duration::ZERO, None)
         .open()?;
     other.backup_to(
-        &sqlite_vol::offsite::Place::parse(&offsite.display().to_string())?,
+        &sqlite_vol::store::Place::parse(&offsite.display().to_string())?,
         None,
     )?;
     // Named like ours, so that the listing picks it: the identity check must still refuse it.
-    let theirs = sqlite_vol::backup::list(&offsite, "other")?;
+    let theirs = sqlite_vol::manifest::list(&offsite, "other")?;
     let from = &theirs[0].path;
     let name = from
         .file_name()
@@ -428,7 +429,7 @@ fn restore_on_first_start_refuses_another_apps_backup_and_creates_nothing() -> T
         .replace("other-", "it-");
     std::fs::copy(from, offsite.join(&name))?;
     std::fs::copy(
-        sqlite_vol::backup::manifest_path(from),
+        sqlite_vol::manifest::manifest_path(from),
         offsite.join(format!("{name}.json")),
     )?;
     let r = open_restoring(&tmp.path().join("new"), &offsite);

@@ -50,7 +50,7 @@ pub fn builder(dir: &Path, fixture_name: &str) -> Builder {
     Database::builder("it")
         .path(dir)
         .migrations(migrations(fixture_name))
-        .no_backup_schedule_from_env()
+        .backup_every(std::time::Duration::ZERO, None)
 }
 
 /// Opens `dir` for app `it` with the named fixture migrations.

@@ -18,7 +18,7 @@ fn pending_migrations_apply_after_a_safety_backup() -> TestResult {
     let db = open(tmp.path(), "migrations_v2")?;
     assert_eq!(db.applied_migrations(), ["V2__notes"]);
     assert_eq!(db.schema_version(), Some(2));
-    let backups = sqlite_vol::backup::list(&tmp.path().join("backups"), "it")?;
+    let backups = sqlite_vol::manifest::list(&tmp.path().join("backups"), "it")?;
     assert_eq!(
         backups.len(),
         1,

@@ -412,8 +412,8 @@ async fn health_reports_the_newest_backup_age() -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_is_503_while_the_database_cannot_answer() -> TestResult {
     let app = TestApp::start_with(|c| {
-        c.pool_size = Some(1);
-        c.db_timeout = Some(Duration::from_millis(200));
+        c.database.pool_size = Some(1);
+        c.database.db_timeout = Some(Duration::from_millis(200));
     })
     .await?;
     let db = app.db.clone().expect("handle");

@@ -44,13 +44,13 @@ impl TestApp {
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> anyhow::Result<TestApp> {
         let dir = tempdir()?;
         let mut config = Config {
-            db: Some(dir.path().to_path_buf()),
-            require_persistent: Some(false),
-            expect_existing: Some(false),
-            backup_interval: Some(Duration::ZERO),
             hash_concurrency: Some(2),
             ..Config::default()
         };
+        config.database.db = Some(dir.path().to_path_buf());
+        config.database.require_persistent = Some(false);
+        config.database.expect_existing = Some(false);
+        config.database.backup_interval = Some(Duration::ZERO);
         tweak(&mut config);
         let open = config.clone();
         let db = tokio::task::spawn_blocking(move || accounts::open_database(&open)).await??;

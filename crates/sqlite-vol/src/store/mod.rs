@@ -5,17 +5,16 @@
 //! finished, verified backup there (the file, then its manifest; a backup only counts once its manifest is
 //! there), [`list`] and [`prune`] work there as they do locally, and [`fetch`] brings one back into a local
 //! folder, checked against its manifest, so that [`crate::restore`] can verify and restore it as any local
-//! file. [`restore_if_missing`] is restore-on-first-start: under the maintenance lock, if the database does
-//! not exist, the newest backup from the place is restored, loudly; if there is none, it says so and the
-//! caller creates an empty database as usual.
+//! file. Each backend is a module of its own: `dir` (a folder) and [`s3`] (an S3-compatible bucket).
 
-use std::fs;
+mod dir;
+#[cfg(feature = "s3")]
+pub mod s3;
+
 use std::path::{Path, PathBuf};
 
-use crate::backup::{self, Manifest};
-use crate::lock::MaintenanceLock;
-use crate::restore::{RestoreOptions, Restored};
-use crate::{Error, Result};
+use crate::manifest::{self, Manifest};
+use crate::{fsx, Error, Result};
 
 /// Where backups are kept: a folder, or an S3-compatible bucket and prefix.
 #[derive(Debug)]
@@ -24,7 +23,7 @@ pub enum Place {
     Dir(PathBuf),
     /// `s3://bucket/prefix`, configured from `AWS_*` variables.
     #[cfg(feature = "s3")]
-    S3(crate::s3::Remote),
+    S3(s3::Remote),
 }
 
 impl Place {
@@ -44,7 +43,7 @@ impl Place {
         }
         if location.starts_with("s3://") {
             #[cfg(feature = "s3")]
-            return crate::s3::Remote::parse(location).map(Place::S3);
+            return s3::Remote::parse(location).map(Place::S3);
             #[cfg(not(feature = "s3"))]
             return Err(bad(
                 "this build has no S3 support: build sqlite-vol with its `s3` feature",
@@ -58,6 +57,36 @@ impl Place {
         }
         let p = PathBuf::from(location);
         Ok(Place::Dir(std::path::absolute(&p).unwrap_or(p)))
+    }
+
+    /// One backup named by `location`: a file path, or `s3://bucket/prefix/NAME.db`; returns its place and
+    /// its name there. The one parser of backup URLs.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an `s3://` URL that names a bucket or prefix rather than a backup, and as
+    /// [`Place::parse`].
+    pub fn parse_backup(location: &str) -> Result<(Place, String)> {
+        let location = location.trim();
+        if let Some(rest) = location.strip_prefix("s3://") {
+            return match rest.trim_end_matches('/').rsplit_once('/') {
+                Some((parent, name)) => Ok((Place::parse(&format!("s3://{parent}"))?, name.into())),
+                None => Err(Error::Config {
+                    variable: "backup".into(),
+                    value: location.into(),
+                    reason: format!(
+                        "it names a bucket, not a backup: give s3://BUCKET/PREFIX/NAME.db (see `sqlite-vol list \
+                         {location}`)"
+                    ),
+                }),
+            };
+        }
+        let file = PathBuf::from(location);
+        let dir = file
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok((Place::Dir(dir), fsx::file_name(&file)))
     }
 
     /// True for object storage.
@@ -81,6 +110,13 @@ impl Place {
             #[cfg(feature = "s3")]
             Place::S3(r) => r.url_of(name),
         }
+    }
+}
+
+impl std::fmt::Display for Place {
+    /// The folder path or URL.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
     }
 }
 
@@ -118,10 +154,17 @@ pub struct Listing {
 /// [`Error::Remote`] from object storage, [`Error::BadBackup`] if the file no longer matches its manifest,
 /// [`Error::Io`] / [`Error::NoSpace`] for a folder.
 pub fn send(place: &Place, m: &Manifest) -> Result<String> {
-    let name = file_name(&m.path)?;
+    let name = fsx::file_name(&m.path);
+    if name.is_empty() {
+        return Err(Error::Config {
+            variable: "backup".into(),
+            value: m.path.display().to_string(),
+            reason: "not a file path".into(),
+        });
+    }
     let started = std::time::Instant::now();
     let to = match place {
-        Place::Dir(dir) => copy_to_dir(m, dir, &name)?,
+        Place::Dir(dir) => dir::copy_to(m, dir, &name)?,
         #[cfg(feature = "s3")]
         Place::S3(r) => r.upload(&m.path, m, &name)?,
     };
@@ -130,65 +173,33 @@ pub fn send(place: &Place, m: &Manifest) -> Result<String> {
     Ok(to)
 }
 
-/// [`send`], then, with `keep`, [`prune`] `place` to the newest `keep` backups of `app`. Returns where the
-/// backup now is and what was pruned. The one sequence for scheduled, library and command-line backups.
+/// A backup taken and sent to a place: what [`send_keeping`] did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Sent {
+    /// The local backup's manifest.
+    pub manifest: Manifest,
+    /// Where the backup now is in the place.
+    pub to: String,
+    /// What was pruned in the place afterwards.
+    pub pruned: Vec<String>,
+}
+
+/// [`send`], then, with `keep`, [`prune`] `place` to the newest `keep` backups of `app`. The one sequence
+/// for scheduled, library and command-line backups.
 ///
 /// # Errors
 /// As [`send`] and [`prune`]; nothing is pruned when sending fails.
-pub fn send_keeping(
-    place: &Place,
-    m: &Manifest,
-    app: &str,
-    keep: Option<usize>,
-) -> Result<(String, Vec<String>)> {
-    let to = send(place, m)?;
+pub fn send_keeping(place: &Place, m: Manifest, app: &str, keep: Option<usize>) -> Result<Sent> {
+    let to = send(place, &m)?;
     let pruned = match keep {
         Some(k) => prune(place, app, k)?,
         None => Vec::new(),
     };
-    Ok((to, pruned))
-}
-
-fn file_name(p: &Path) -> Result<String> {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| Error::Config {
-            variable: "backup".into(),
-            value: p.display().to_string(),
-            reason: "not a file path".into(),
-        })
-}
-
-fn copy_to_dir(m: &Manifest, dir: &Path, name: &str) -> Result<String> {
-    fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
-    let target = dir.join(name);
-    if target == m.path {
-        return Ok(target.display().to_string());
-    }
-    let partial = dir.join(format!(".{name}.download"));
-    let copy = || -> std::io::Result<()> {
-        fs::copy(&m.path, &partial)?;
-        fs::File::open(&partial)?.sync_all()
-    };
-    if let Err(e) = copy() {
-        let _ = fs::remove_file(&partial);
-        return Err(Error::io("copying backup to", dir, e));
-    }
-    let (bytes, sha256) = backup::hash_file(&partial)?;
-    if bytes != m.bytes || sha256 != m.sha256 {
-        let _ = fs::remove_file(&partial);
-        return Err(Error::BadBackup {
-            path: m.path.clone(),
-            reason: "the copy does not match its manifest; take a new backup".into(),
-        });
-    }
-    backup::write_manifest(&Manifest {
-        path: target.clone(),
-        ..m.clone()
-    })?;
-    fs::rename(&partial, &target).map_err(|e| Error::io("naming backup", &target, e))?;
-    backup::sync_dir(dir)?;
-    Ok(target.display().to_string())
+    Ok(Sent {
+        manifest: m,
+        to,
+        pruned,
+    })
 }
 
 /// The backups of `app` in `place`, newest first.
@@ -197,24 +208,7 @@ fn copy_to_dir(m: &Manifest, dir: &Path, name: &str) -> Result<String> {
 /// [`Error::Io`] for an unreadable folder, [`Error::Remote`] from object storage.
 pub fn list(place: &Place, app: &str) -> Result<Listing> {
     match place {
-        Place::Dir(dir) => Ok(Listing {
-            backups: backup::list(dir, app)?
-                .into_iter()
-                .map(|e| Stored {
-                    name: e
-                        .path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    location: e.path.display().to_string(),
-                    bytes: e.bytes,
-                    created_at: e.created_at,
-                    age_seconds: e.age_seconds,
-                    has_manifest: e.has_manifest,
-                })
-                .collect(),
-            incomplete: Vec::new(),
-        }),
+        Place::Dir(dir) => dir::list(dir, app),
         #[cfg(feature = "s3")]
         Place::S3(r) => {
             let objects = r.objects()?;
@@ -226,14 +220,14 @@ pub fn list(place: &Place, app: &str) -> Result<Listing> {
             let mut found: Vec<(String, u32, Stored)> = Vec::new();
             let mut incomplete = Vec::new();
             for o in &objects {
-                let Some((stamp, n)) = backup::parse_name(&o.name, app) else {
+                let Some((stamp, n)) = manifest::parse_name(&o.name, app) else {
                     continue;
                 };
                 if !manifests.contains(o.name.as_str()) {
                     incomplete.push(o.name.clone());
                     continue;
                 }
-                let (created_at, age_seconds) = backup::stamp_time(&stamp, now);
+                let (created_at, age_seconds) = crate::clock::stamp_time(&stamp, now);
                 found.push((
                     stamp,
                     n,
@@ -247,10 +241,9 @@ pub fn list(place: &Place, app: &str) -> Result<Listing> {
                     },
                 ));
             }
-            found.sort_by(|a, b| (&b.0, b.1).cmp(&(&a.0, a.1)));
             incomplete.sort();
             Ok(Listing {
-                backups: found.into_iter().map(|(_, _, s)| s).collect(),
+                backups: manifest::newest_first(found),
                 incomplete,
             })
         }
@@ -263,7 +256,7 @@ pub fn list(place: &Place, app: &str) -> Result<Listing> {
 /// [`Error::Remote`] / [`Error::BadBackup`] when it cannot be read or parsed.
 pub fn manifest(place: &Place, name: &str) -> Result<Option<Manifest>> {
     match place {
-        Place::Dir(dir) => Ok(backup::read_manifest(&dir.join(name))),
+        Place::Dir(dir) => Ok(manifest::read_manifest(&dir.join(name))),
         #[cfg(feature = "s3")]
         Place::S3(r) => r.manifest(name).map(Some),
     }
@@ -277,19 +270,13 @@ pub fn manifest(place: &Place, name: &str) -> Result<Option<Manifest>> {
 /// [`Error::Config`] for `keep` = 0; [`Error::Io`] or [`Error::Remote`] when deleting fails.
 pub fn prune(place: &Place, app: &str, keep: usize) -> Result<Vec<String>> {
     match place {
-        Place::Dir(dir) => Ok(backup::prune(dir, app, keep, None)?
+        Place::Dir(dir) => Ok(manifest::prune(dir, app, keep, None)?
             .into_iter()
             .map(|p| p.display().to_string())
             .collect()),
         #[cfg(feature = "s3")]
         Place::S3(r) => {
-            if keep == 0 {
-                return Err(Error::Config {
-                    variable: "--keep".into(),
-                    value: "0".into(),
-                    reason: "keeping no backups would delete them all; use 1 or more".into(),
-                });
-            }
+            manifest::check_keep(keep)?;
             let listing = list(place, app)?;
             let mut deleted = Vec::new();
             for b in listing.backups.iter().skip(keep) {
@@ -340,51 +327,4 @@ pub fn fetch_latest(place: &Place, app: &str, staging: &Path) -> Result<Option<P
         None => Ok(None),
         Some(b) => fetch(place, &b.name, staging).map(Some),
     }
-}
-
-/// What [`restore_if_missing`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FirstStart {
-    /// The database already had content; nothing was done.
-    Exists,
-    /// There was no database and no backup of this app in the place.
-    NoBackup,
-    /// There was no database; the backup (its location) was restored.
-    Restored(String, Restored),
-}
-
-/// Restore on first start: if the database at `db` does not exist (or is empty), restores backup `name` (or,
-/// with `None`, the newest backup of `app`) from `place` into it; otherwise does nothing. Runs under the maintenance lock, so two instances
-/// starting together restore once. Object-storage backups are downloaded into `opts.backup_dir` first.
-///
-/// # Errors
-/// [`Error::Locked`] when the lock is busy past `opts.wait`; [`Error::Remote`] when the place cannot be
-/// read (a service should not start empty because the network was down); the refusals of
-/// [`crate::restore::restore`] (wrong app, newer schema, bad backup): the database is left absent.
-pub fn restore_if_missing(
-    place: &Place,
-    name: Option<&str>,
-    db: &Path,
-    app: &str,
-    opts: &RestoreOptions<'_>,
-) -> Result<FirstStart> {
-    if crate::location::has_content(db) {
-        return Ok(FirstStart::Exists);
-    }
-    let dir = db.parent().unwrap_or(Path::new("/"));
-    fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
-    let lock = MaintenanceLock::acquire(db, "restore", opts.wait)?;
-    if crate::location::has_content(db) {
-        return Ok(FirstStart::Exists);
-    }
-    let file = match name {
-        Some(n) => fetch(place, n, &opts.backup_dir)?,
-        None => match fetch_latest(place, app, &opts.backup_dir)? {
-            Some(f) => f,
-            None => return Ok(FirstStart::NoBackup),
-        },
-    };
-    let from = place.location_of(&file_name(&file)?);
-    let r = crate::restore::restore_under(&lock, &file, db, app, opts)?;
-    Ok(FirstStart::Restored(from, r))
 }

@@ -1,0 +1,144 @@
+//! File helpers every layer above shares: the files SQLite keeps beside a database, staging a file under
+//! a hidden name and renaming it into place, fsync of a folder, and hashing.
+//!
+//! Nothing here knows about backups or databases beyond file names: the modules that do (manifests,
+//! backups, restores, stores) call these so that "write it whole, then give it its name" is written once.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use sha2::Digest;
+
+use crate::{Error, Result};
+
+/// The files SQLite may keep beside a database, as suffixes of its path.
+pub const SIDECARS: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// `<db><suffix>`, e.g. the `-wal` beside a database.
+pub fn sidecar(db: &Path, suffix: &str) -> PathBuf {
+    let mut s = db.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Whether a database with content is at `db`: the file exists and it or its WAL is non-empty. (A new WAL
+/// database can briefly be a 0-byte file with everything in its WAL; a WAL without its database is stale.)
+/// This is what decides whether opening creates a database.
+pub fn has_content(db: &Path) -> bool {
+    let len = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    db.is_file() && (len(db) > 0 || len(&sidecar(db, "-wal")) > 0)
+}
+
+/// Removes a file and the `-journal`, `-wal` and `-shm` SQLite may have left beside it.
+pub(crate) fn remove_with_sidecars(p: &Path) {
+    let _ = fs::remove_file(p);
+    for s in SIDECARS {
+        let _ = fs::remove_file(sidecar(p, s));
+    }
+}
+
+/// Removes `-wal`, `-shm` and `-journal` files whose database is missing or empty, so that SQLite cannot
+/// replay a stale log onto a new database. Call only under the maintenance lock.
+pub(crate) fn remove_orphans(db: &Path) -> Result<()> {
+    for suffix in SIDECARS {
+        let p = sidecar(db, suffix);
+        match fs::remove_file(&p) {
+            Ok(()) => {
+                tracing::warn!(file = %p.display(), "removed a stale file left without its database")
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("removing stale file", &p, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` whole or not at all: into `<path>.partial` (mode 0600), fsynced, then renamed.
+/// The caller fsyncs the folder when the name must survive a power loss.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], action: &'static str) -> Result<()> {
+    let tmp = sidecar(path, ".partial");
+    let write = || -> std::io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::io(action, path, e)
+    })
+}
+
+/// fsyncs `file` and renames it to `to`: the last step of staging a file under a hidden name.
+pub(crate) fn sync_and_rename(file: &Path, to: &Path) -> std::io::Result<()> {
+    File::open(file)?.sync_all()?;
+    fs::rename(file, to)
+}
+
+/// fsyncs a folder, so that names created or removed in it survive a power loss.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io("syncing folder", dir, e))
+}
+
+/// Size and hex sha256 of a file.
+pub(crate) fn hash_file(path: &Path) -> Result<(u64, String)> {
+    let mut f = File::open(path).map_err(|e| Error::io("reading", path, e))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f
+            .read(&mut buf)
+            .map_err(|e| Error::io("reading", path, e))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((n, hex::encode(h.finalize())))
+}
+
+/// The last component of `p` as text (empty when there is none).
+pub(crate) fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_leaves_the_whole_file_and_no_partial() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let tmp = tempfile::tempdir()?;
+        let p = tmp.path().join("m.json");
+        write_atomic(&p, b"{}", "writing")?;
+        assert_eq!(fs::read(&p)?, b"{}");
+        assert!(!sidecar(&p, ".partial").exists());
+        Ok(())
+    }
+
+    #[test]
+    fn has_content_needs_bytes_in_the_file_or_its_wal() -> Result<(), Box<dyn std::error::Error>> {
+        let tmp = tempfile::tempdir()?;
+        let db = tmp.path().join("a.db");
+        assert!(!has_content(&db));
+        fs::write(&db, b"")?;
+        assert!(!has_content(&db));
+        fs::write(sidecar(&db, "-wal"), b"x")?;
+        assert!(has_content(&db));
+        Ok(())
+    }
+}
