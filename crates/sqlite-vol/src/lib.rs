@@ -49,8 +49,10 @@ pub mod s3;
 pub mod schedule;
 pub mod settings;
 mod status;
+pub mod supervise;
 pub mod verify;
 pub mod volume;
+pub mod wal_reset;
 
 pub use backup::{BackupOptions, Manifest};
 pub use error::{Error, Result};

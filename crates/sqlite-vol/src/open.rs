@@ -112,6 +112,7 @@ pub struct Builder {
     restore_from_env: bool,
     backup_to: Option<String>,
     restore_from: Option<String>,
+    wal: bool,
 }
 
 impl Builder {
@@ -135,6 +136,7 @@ impl Builder {
             restore_from_env: true,
             backup_to: None,
             restore_from: None,
+            wal: true,
         }
     }
 
@@ -255,6 +257,13 @@ impl Builder {
         self
     }
 
+    /// Whether to switch the database to WAL where the volume allows it (default on). Off keeps a rollback
+    /// journal: online backups then make writers wait while the copy is pinned.
+    pub fn wal(mut self, on: bool) -> Builder {
+        self.wal = on;
+        self
+    }
+
     /// Ignore `SQLITE_VOL_BACKUP_INTERVAL` (scheduled backups only through [`Builder::backup_every`]).
     pub fn no_backup_schedule_from_env(mut self) -> Builder {
         self.schedule_from_env = false;
@@ -358,11 +367,11 @@ impl Builder {
             },
         };
         let pragmas = Pragmas {
-            wal: volume.kind.wal_safe(),
+            wal: self.wal && volume.kind.wal_safe(),
             synchronous,
             busy_timeout: self.busy_timeout,
         };
-        if !pragmas.wal {
+        if !pragmas.wal && self.wal {
             tracing::warn!(db = %loc.path.display(), fs = ?volume.fs_type,
                 "network filesystem: using a rollback journal, since WAL needs shared memory; prefer a local volume");
         }
