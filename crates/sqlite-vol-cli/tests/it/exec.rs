@@ -525,3 +525,112 @@ fn on_create_runs_once_when_two_supervisors_start_together() -> TestResult {
     assert_eq!(env.sql("SELECT count(*) FROM seeds;"), "1");
     Ok(())
 }
+
+/// The example Python app (`examples/pyaccounts/app.py`), unchanged.
+fn pyaccounts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/pyaccounts/app.py")
+}
+
+/// One HTTP/1.1 request on a fresh connection; returns the status and the body.
+fn http(port: u16, method: &str, path: &str, body: &str, token: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    (status, body)
+}
+
+/// Starts the example under `exec`; returns the supervisor, its stderr reader and the app's port.
+fn start_pyaccounts(
+    env: &Env,
+    flags: &[&str],
+) -> (Child, std::io::BufReader<std::process::ChildStderr>, u16) {
+    use std::io::BufRead;
+    let mut args = vec!["exec"];
+    args.extend_from_slice(flags);
+    let app = pyaccounts();
+    args.extend_from_slice(&["--", PYTHON, app.to_str().unwrap_or_default()]);
+    let mut c = env.cmd(&args);
+    c.env("DB_PATH", &env.db)
+        .env("PORT", "0")
+        .env("HOST", "127.0.0.1")
+        .env("SQLITE_VOL_WAL_DESPITE_OLD_SQLITE", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut sup = c.spawn().expect("start exec");
+    let mut err = std::io::BufReader::new(sup.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if err.read_line(&mut line).unwrap_or(0) == 0 {
+            panic!("the app never listened:\n{seen}");
+        }
+        seen.push_str(&line);
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            let port = rest
+                .split(',')
+                .next()
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| p.parse().ok());
+            return (sup, err, port.expect("port in the app's log"));
+        }
+    }
+}
+
+/// Sends SIGTERM to the supervisor and returns its exit code and the rest of its log.
+fn stop(mut sup: Child, mut err: std::io::BufReader<std::process::ChildStderr>) -> (i32, String) {
+    use std::io::Read;
+    Command::new("kill")
+        .args(["-s", "TERM", &sup.id().to_string()])
+        .status()
+        .expect("kill");
+    let mut rest = String::new();
+    let _ = err.read_to_string(&mut rest);
+    (sup.wait().expect("wait").code().unwrap_or(-1), rest)
+}
+
+#[test]
+fn the_python_example_keeps_its_accounts_under_exec_across_a_restart() -> TestResult {
+    let env = Env::empty("pyaccounts");
+    let creds = r#"{"username": "ada", "password": "correct horse"}"#;
+    let (sup, err, port) = start_pyaccounts(&env, &["--backup-on-exit"]);
+    assert_eq!(http(port, "POST", "/register", creds, None).0, 201);
+    assert_eq!(http(port, "POST", "/register", creds, None).0, 409);
+    let (code, log) = stop(sup, err);
+    assert_eq!(code, 0, "docker stop exits 0:\n{log}");
+    assert!(
+        log.contains("received SIGTERM"),
+        "the app got SIGTERM:\n{log}"
+    );
+    assert!(log.contains("backup on exit done"), "{log}");
+    let backups = env.backup_files();
+    assert_eq!(backups.len(), 1, "{log}");
+    assert_eq!(sqlite3(&backups[0], "SELECT username FROM users;"), "ada");
+
+    let (sup, err, port) = start_pyaccounts(&env, &[]);
+    let (status, body) = http(port, "POST", "/login", creds, None);
+    assert_eq!(status, 200, "{body}");
+    let token: serde_json::Value = serde_json::from_str(&body)?;
+    let (status, me) = http(port, "GET", "/me", "", token["token"].as_str());
+    assert_eq!((status, me.contains("ada")), (200, true), "{me}");
+    let (code, log) = stop(sup, err);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(env.sql("PRAGMA journal_mode;"), "wal");
+    assert_eq!(env.sql("PRAGMA integrity_check;"), "ok");
+    Ok(())
+}
