@@ -250,7 +250,7 @@ mod tests {
     fn a_library_file_gives_its_version_string() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let lib = dir.path().join("libsqlite3.so.0");
-        std::fs::write(&lib, b"\x7fELF\0junk 3.1\0\03.40.1\0more\0")?;
+        std::fs::write(&lib, b"\x7fELF\0junk 3.1\0\x003.40.1\0more\0")?;
         assert_eq!(library_version(&lib), Some(Version(3_040_001)));
         assert!(is_sqlite_library(&lib));
         assert!(!is_sqlite_library(Path::new("_sqlite3.cpython-311.so")));

@@ -34,6 +34,12 @@ fn exec(env: &Env, flags: &[&str], script: &str) -> Command {
     c
 }
 
+/// A test that cannot run here says so and passes.
+fn skip(why: String) -> TestResult {
+    eprintln!("SKIPPED: {why}");
+    Ok(())
+}
+
 fn marker(env: &Env) -> PathBuf {
     env.root().join("child-ran")
 }
@@ -86,7 +92,7 @@ fn strict_mode_on_a_tmpfs_refuses_before_the_app_starts() -> TestResult {
     let mem = env.root().join("mem");
     let _m = match Mount::new(&mem, &[&["-t", "tmpfs", "tmpfs"]]) {
         Ok(m) => m,
-        Err(why) => return Ok(eprintln!("SKIPPED: cannot mount a tmpfs ({why})")),
+        Err(why) => return skip(format!("cannot mount a tmpfs ({why})")),
     };
     let mut c = exec(&env, &[], MARK);
     c.env("DB_PATH", &mem)
@@ -102,7 +108,7 @@ fn a_read_only_directory_refuses_before_the_app_starts() -> TestResult {
     let data = env.data.to_str().unwrap_or_default().to_string();
     let _m = match Mount::new(&env.data, &[&["--bind", &data], &["-o", "remount,bind,ro"]]) {
         Ok(m) => m,
-        Err(why) => return Ok(eprintln!("SKIPPED: cannot bind-mount read-only ({why})")),
+        Err(why) => return skip(format!("cannot bind-mount read-only ({why})")),
     };
     assert_refused(&env, run(exec(&env, &[], MARK)), &["read-only", "Fix"]);
     Ok(())
@@ -175,7 +181,7 @@ fn an_old_system_sqlite_stops_the_switch_to_wal_unless_accepted() -> TestResult 
             sqlite_vol::wal_reset::Exposure::of(v) == sqlite_vol::wal_reset::Exposure::Affected
         });
     if !affected {
-        return Ok(eprintln!(
+        return skip(format!(
             "SKIPPED: this system's SQLite ({lib:?}) is not affected"
         ));
     }
@@ -280,7 +286,8 @@ fn every_forwarded_signal_reaches_the_child() -> TestResult {
     ] {
         let sent = Command::new("kill")
             .args(["-s", &name[3..], &pid])
-            .status()?;
+            .status()
+            .expect("run kill");
         assert!(sent.success(), "kill -s {name}");
         wait_for(name, || lines().lines().any(|l| l == name));
     }
@@ -326,11 +333,7 @@ fn as_pid_1_orphaned_zombies_are_reaped() -> TestResult {
     bare.args(["--pid", "--fork", "--mount-proc", PYTHON, "-c", ORPHANS]);
     let without = match bare.output() {
         Ok(o) if o.status.code().is_some_and(|c| c >= 10) => o.status.code(),
-        other => {
-            return Ok(eprintln!(
-                "SKIPPED: cannot make a PID namespace ({other:?})"
-            ))
-        }
+        other => return skip(format!("cannot make a PID namespace ({other:?})")),
     };
     assert_eq!(
         without,
@@ -369,10 +372,14 @@ fn killing_the_supervisor_ends_the_child() -> TestResult {
     wait_for("the child's pid", || {
         std::fs::read_to_string(&pid_file).is_ok_and(|s| !s.is_empty())
     });
-    let child: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
+    let child: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
     assert!(!ended(child), "the child runs");
-    sup.kill()?;
-    sup.wait()?;
+    sup.kill().expect("kill the supervisor");
+    sup.wait().expect("wait for the supervisor");
     wait_for("the child to end with its supervisor", || ended(child));
     Ok(())
 }
@@ -555,7 +562,9 @@ fn http(port: u16, method: &str, path: &str, body: &str, token: Option<&str>) ->
     (status, body)
 }
 
-/// Starts the example under `exec`; returns the supervisor, its stderr reader and the app's port.
+/// Starts the example under `exec`; returns the supervisor, its stderr reader and the app's port (the
+/// caller waits for it, through [`stop`]).
+#[allow(clippy::zombie_processes)]
 fn start_pyaccounts(
     env: &Env,
     flags: &[&str],
