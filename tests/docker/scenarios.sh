@@ -47,6 +47,8 @@ SCENARIOS=(
 )
 
 log() { printf '[docker-tests %s] %s\n' "$(date +%T)" "$*" >&2; }
+# shellcheck source=tests/docker/exec.sh
+source "$ROOT/tests/docker/exec.sh"
 
 cleanup() {
     local ids i pid

@@ -83,6 +83,14 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff) to stdout, or write one page per subcommand into a directory with --dir.
     Man(ManArgs),
+    /// Run an app in any language under supervision, after the same startup checks a Rust service gets
+    /// (volume, writable, restore on first start, migrations, WAL), with scheduled backups while it runs,
+    /// signals forwarded, orphans reaped as PID 1, and its exit status returned. Exit 2 before it starts
+    /// when a check refuses.
+    Exec(crate::cmd::exec::ExecArgs),
+    /// Internal: the shim `exec` starts the app through.
+    #[command(name = "__child", hide = true)]
+    Child(crate::cmd::exec::ChildArgs),
 }
 
 /// `status`.

@@ -14,7 +14,7 @@ mod ui;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_logging(cli.db.quiet);
+    init_logging(cli.db.quiet, matches!(cli.command, cli::Command::Exec(_)));
     match cmd::run(cli) {
         Ok(outcome) => outcome.code(),
         Err(err) if ui::is_broken_pipe(&err) => ExitCode::SUCCESS,
@@ -27,11 +27,14 @@ fn main() -> ExitCode {
 
 /// Logs go to stderr; `SQLITE_VOL_LOG` (or `RUST_LOG`) overrides the default `warn` (`error` with --quiet).
 /// The library's "database restored" warning is left out by default: `restore` prints that itself.
-fn init_logging(quiet: bool) {
+/// A supervisor (`exec`) logs at `info`: its log is the service's.
+fn init_logging(quiet: bool, service: bool) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let default = if quiet {
         "error"
+    } else if service {
+        "info"
     } else {
         "warn,sqlite_vol::restore=error"
     };

@@ -300,6 +300,39 @@ pub enum Error {
         /// The hook's error.
         message: String,
     },
+
+    /// Switching the database to WAL was refused because a SQLite with the WAL-reset bug would write it.
+    #[error(
+        "not switching {path} to WAL: {seen_in} is SQLite {version}, which has the WAL-reset bug (3.7.0 to \
+         3.51.2; fixed in 3.51.3, 3.44.6 and 3.50.7): two or more connections writing or checkpointing a WAL \
+         database at once can corrupt it. Fix: give the app a fixed SQLite (a newer libsqlite3.so.0 in \
+         /usr/local/lib, or a Python/driver built with one); or pass --keep-journal-mode to stay in \
+         rollback-journal mode (safe, but online backups then make the app's writers wait while the copy is \
+         taken); or, if the app writes through a single connection, pass --wal-despite-old-sqlite (or set \
+         SQLITE_VOL_WAL_DESPITE_OLD_SQLITE=1)"
+    )]
+    OldSqliteWal {
+        /// The database file.
+        path: PathBuf,
+        /// Where the old library was seen.
+        seen_in: String,
+        /// Its version, e.g. `3.40.1`.
+        version: String,
+    },
+
+    /// The supervised command could not be started or supervised.
+    #[error("{action} {command:?} failed: {source}. Fix: {fix}")]
+    Child {
+        /// What was being done, e.g. `starting`.
+        action: &'static str,
+        /// The command.
+        command: String,
+        /// What to check.
+        fix: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {

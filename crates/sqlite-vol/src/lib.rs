@@ -34,11 +34,13 @@
 //! 1. foundations: [`error`](Error), [`settings`] (configuration read once), [`human`] (sizes and ages in
 //!    words), and crate-private helpers for files (`fsx`), time (`clock`) and SQL (`sql`);
 //! 2. finding and preparing the place: [`location`], [`volume`], [`prepare`];
-//! 3. the database file: [`identity`], [`migrate`], [`lock`];
+//! 3. the database file: [`identity`], [`migrate`], [`lock`], [`wal_reset`] (the SQLite a file was last
+//!    written by, and the WAL-reset bug);
 //! 4. maintenance: [`manifest`], [`verify`](verify()), [`backup`], [`status`](status()), [`store`] (a
 //!    folder and S3 behind one [`store::Place`]), [`restore`], [`reset`];
 //! 5. the service: the backup schedule, [`open`](Builder) (builder, startup steps, pragmas and pool, the
-//!    [`Database`] handle) and [`diagnose()`].
+//!    [`Database`] handle), [`diagnose()`], and [`supervise`] (`sqlite-vol exec`: any app under the same
+//!    startup checks).
 //!
 //! Settings are read in one place: [`Settings::from_env`] (`<APP>_DB_PATH`, `DB_PATH` and `DATABASE_URL` by
 //! [`location`]). Variables: `SQLITE_VOL_REQUIRE_PERSISTENT`, `SQLITE_VOL_EXPECT_EXISTING`,
@@ -64,6 +66,7 @@ pub mod volume;
 pub mod identity;
 pub mod lock;
 pub mod migrate;
+pub mod wal_reset;
 
 // 4. Maintenance.
 pub mod backup;
@@ -78,6 +81,7 @@ pub mod verify;
 mod diagnose;
 mod open;
 mod schedule;
+pub mod supervise;
 
 pub use backup::BackupOptions;
 pub use diagnose::{diagnose, worst, Finding, Level, Subject};

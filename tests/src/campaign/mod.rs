@@ -7,6 +7,7 @@ use std::time::Instant;
 
 mod crash;
 mod doors;
+mod exec;
 mod foreign;
 mod hostile;
 mod maint;
@@ -47,7 +48,7 @@ impl Config {
             seed: crate::support::Rng::seed_from_os(),
             only: Vec::new(),
         };
-        let usage = "usage: campaign [--quick] [--seed N] [--cycles N] [--only crash,maint,offsite,foreign,hostile,doors,security]";
+        let usage = "usage: campaign [--quick] [--seed N] [--cycles N] [--only crash,maint,offsite,foreign,hostile,doors,security,exec]";
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut num = || {
@@ -167,7 +168,7 @@ pub fn run(cfg: &Config) -> ExitCode {
     let started = Instant::now();
     eprintln!("campaign: seed {} ({cfg:?})", cfg.seed);
     let mut report = Report::default();
-    let areas: [(&str, Area); 7] = [
+    let areas: [(&str, Area); 8] = [
         ("crash", crash::run),
         ("maint", maint::run),
         ("offsite", offsite::run),
@@ -175,6 +176,7 @@ pub fn run(cfg: &Config) -> ExitCode {
         ("hostile", hostile::run),
         ("doors", doors::run),
         ("security", security::run),
+        ("exec", exec::run),
     ];
     let mut broken = 0;
     for (name, area) in areas {

@@ -16,6 +16,7 @@ use crate::cli::{Cli, Command, DbOpts};
 mod backup;
 mod check;
 mod doctor;
+pub mod exec;
 mod generate;
 mod healthcheck;
 mod init;
@@ -34,6 +35,8 @@ pub enum Exit {
     Ok,
     /// A clean "no" (check failed, doctor found a failure, unhealthy): exit 1.
     No,
+    /// This exit status (`exec` returns its app's).
+    Code(u8),
 }
 
 impl Exit {
@@ -42,6 +45,7 @@ impl Exit {
         match self {
             Exit::Ok => ExitCode::SUCCESS,
             Exit::No => ExitCode::from(1),
+            Exit::Code(c) => ExitCode::from(c),
         }
     }
 }
@@ -105,6 +109,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Healthcheck(_) => healthcheck::run(opts),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
+        Command::Exec(a) => exec::run(opts, a),
+        Command::Child(a) => Ok(exec::child(a)),
     }
 }
 

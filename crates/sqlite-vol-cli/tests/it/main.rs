@@ -4,5 +4,6 @@
 mod bad_input;
 mod commands;
 mod concurrency;
+mod exec;
 mod lifecycle;
 mod util;

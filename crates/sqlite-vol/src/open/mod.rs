@@ -60,6 +60,7 @@ pub struct Builder {
     lock_wait: Duration,
     safety_backup: bool,
     on_create: Option<OnCreate>,
+    wal: bool,
 }
 
 impl Builder {
@@ -73,6 +74,7 @@ impl Builder {
             lock_wait: Duration::from_secs(600),
             safety_backup: true,
             on_create: None,
+            wal: true,
         }
     }
 
@@ -197,6 +199,13 @@ impl Builder {
         self
     }
 
+    /// Whether to switch the database to WAL where the volume allows it (default on). Off keeps a rollback
+    /// journal: online backups then make writers wait while the copy is pinned.
+    pub fn wal(mut self, on: bool) -> Builder {
+        self.wal = on;
+        self
+    }
+
     /// Locates, checks, creates or opens, migrates, and returns the database with its pool.
     ///
     /// # Errors
@@ -268,11 +277,11 @@ impl Builder {
             }
         }
         let pragmas = Pragmas {
-            wal: volume.kind.wal_safe(),
+            wal: self.wal && volume.kind.wal_safe(),
             synchronous: s.synchronous.unwrap_or(Synchronous::Normal),
             busy_timeout: self.busy_timeout,
         };
-        if !pragmas.wal {
+        if !pragmas.wal && self.wal {
             tracing::warn!(db = %loc.path.display(), fs = ?volume.fs_type,
                 "network filesystem: using a rollback journal, since WAL needs shared memory; prefer a local volume");
         }
