@@ -47,6 +47,22 @@ pub struct DbOpts {
     pub quiet: bool,
 }
 
+/// `--json`, shared by every subcommand that reports.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Output {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--wait SECS`, shared by every subcommand that takes the maintenance lock.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct LockWait {
+    /// Wait up to SECS for another backup, restore or migration to finish (default: fail at once).
+    #[arg(long, value_name = "SECS")]
+    pub wait: Option<u64>,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -96,17 +112,17 @@ pub enum Command {
 /// `status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// `--json`.
+    #[command(flatten)]
+    pub out: Output,
 }
 
 /// `doctor`.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// `--json`.
+    #[command(flatten)]
+    pub out: Output,
 }
 
 /// `backup`.
@@ -125,12 +141,12 @@ pub struct BackupArgs {
     /// Check the copy with a full integrity_check instead of quick_check.
     #[arg(long)]
     pub full_check: bool,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Wait up to SECS for another backup, restore or migration to finish (default: fail at once).
-    #[arg(long, value_name = "SECS")]
-    pub wait: Option<u64>,
+    /// `--json`.
+    #[command(flatten)]
+    pub out: Output,
+    /// `--wait SECS`.
+    #[command(flatten)]
+    pub lock: LockWait,
 }
 
 /// `restore`.
@@ -163,12 +179,12 @@ pub struct RestoreArgs {
     /// The service's migrations: a backup whose schema is newer than the newest of them is refused.
     #[arg(long, value_name = "DIR")]
     pub migrations: Option<PathBuf>,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Wait up to SECS for another backup, restore or migration to finish (default: fail at once).
-    #[arg(long, value_name = "SECS")]
-    pub wait: Option<u64>,
+    /// `--json`.
+    #[command(flatten)]
+    pub out: Output,
+    /// `--wait SECS`.
+    #[command(flatten)]
+    pub lock: LockWait,
 }
 
 /// `verify`.
@@ -179,9 +195,9 @@ pub struct VerifyArgs {
     /// Run a full integrity_check instead of quick_check (`--full` is accepted too).
     #[arg(long, alias = "full")]
     pub full_check: bool,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// `--json`.
+    #[command(flatten)]
+    pub out: Output,
 }
 
 /// `list`.
@@ -193,9 +209,9 @@ pub struct ListArgs {
     /// Do not read the files: "verified" then only means a manifest is present and the size matches it.
     #[arg(long)]
     pub fast: bool,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// `--json`.
+    #[command(flatten)]
+    pub out: Output,
 }
 
 /// `prune`.
@@ -207,9 +223,9 @@ pub struct PruneArgs {
     /// Where to prune: a directory or s3://BUCKET/PREFIX (default: the backup directory).
     #[arg(value_name = "DIR|s3://BUCKET/PREFIX")]
     pub from: Option<String>,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// `--json`.
+    #[command(flatten)]
+    pub out: Output,
 }
 
 /// `check`.
@@ -219,9 +235,9 @@ pub struct CheckArgs {
     /// accepted too).
     #[arg(long, alias = "full")]
     pub full_check: bool,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// `--json`.
+    #[command(flatten)]
+    pub out: Output,
 }
 
 /// `migrate`.
@@ -236,12 +252,12 @@ pub struct MigrateArgs {
     /// Do not back up a database that holds data before migrating it.
     #[arg(long)]
     pub no_safety_backup: bool,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Wait up to SECS for another backup, restore or migration to finish (default 0).
-    #[arg(long, value_name = "SECS")]
-    pub wait: Option<u64>,
+    /// `--json`.
+    #[command(flatten)]
+    pub out: Output,
+    /// `--wait SECS`.
+    #[command(flatten)]
+    pub lock: LockWait,
 }
 
 /// `init`.
@@ -250,12 +266,12 @@ pub struct InitArgs {
     /// SQL migrations (`V1__name.sql`, …) to apply to the new database.
     #[arg(long, value_name = "DIR")]
     pub migrations: Option<PathBuf>,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Wait up to SECS for another backup, restore or migration to finish (default: fail at once).
-    #[arg(long, value_name = "SECS")]
-    pub wait: Option<u64>,
+    /// `--json`.
+    #[command(flatten)]
+    pub out: Output,
+    /// `--wait SECS`.
+    #[command(flatten)]
+    pub lock: LockWait,
 }
 
 /// `reset`.
@@ -270,12 +286,12 @@ pub struct ResetArgs {
     /// Do not take a safety backup first (`--no-backup` is accepted too).
     #[arg(long, alias = "no-backup")]
     pub no_safety_backup: bool,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Wait up to SECS for another backup, restore or migration to finish (default: fail at once).
-    #[arg(long, value_name = "SECS")]
-    pub wait: Option<u64>,
+    /// `--json`.
+    #[command(flatten)]
+    pub out: Output,
+    /// `--wait SECS`.
+    #[command(flatten)]
+    pub lock: LockWait,
 }
 
 /// `healthcheck`.

@@ -10,6 +10,8 @@ use clap::Parser;
 
 mod cli;
 mod cmd;
+mod prompt;
+mod target;
 mod ui;
 
 fn main() -> ExitCode {

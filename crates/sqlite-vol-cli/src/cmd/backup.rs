@@ -28,13 +28,13 @@ pub fn run(t: &Target, a: &BackupArgs) -> anyhow::Result<Exit> {
                 .transpose()?,
         ),
     };
-    let bar = ui::Bar::new(t.quiet || a.json, "backing up");
+    let bar = ui::Bar::new(t.quiet || a.out.json, "backing up");
     let update = |p: Progress| bar.update(p);
     let opts = BackupOptions {
         dir: dir.clone(),
         keep: a.keep.map(|k| k as usize),
         full_check: a.full_check,
-        wait: super::wait(a.wait),
+        wait: super::wait(a.lock.wait),
         progress: bar.active().then_some(&update as &dyn Fn(Progress)),
     };
     let m = sqlite_vol::backup::backup(&t.loc.path, &t.app, &opts)
@@ -54,7 +54,7 @@ pub fn run(t: &Target, a: &BackupArgs) -> anyhow::Result<Exit> {
         }
         None => (None, Vec::new()),
     };
-    if a.json {
+    if a.out.json {
         let mut v = serde_json::to_value(&m)?;
         v["verified"] = true.into();
         v["uploaded_to"] = uploaded.into();

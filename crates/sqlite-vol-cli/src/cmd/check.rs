@@ -27,7 +27,7 @@ pub fn run(t: &Target, a: &CheckArgs) -> anyhow::Result<Exit> {
     let problems = sqlite_vol::verify::check_live(path, a.full_check)
         .with_context(|| format!("running {check} on {}", path.display()))?;
     let ok = problems.is_empty();
-    if a.json {
+    if a.out.json {
         ui::json(&serde_json::json!({
             "path": path,
             "check": check,

@@ -22,7 +22,7 @@ pub fn run(opts: &DbOpts, a: &DoctorArgs) -> anyhow::Result<Exit> {
         )],
     };
     let worst = sqlite_vol::worst(&findings);
-    if a.json {
+    if a.out.json {
         ui::json(&serde_json::json!({
             "ok": worst != Level::Fail,
             "worst": worst,

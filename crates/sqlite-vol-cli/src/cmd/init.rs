@@ -33,7 +33,7 @@ pub fn run(t: &Target, a: &InitArgs) -> anyhow::Result<Exit> {
         None => Migrations::none(),
     };
     let db = t
-        .builder(a.wait)
+        .builder(a.lock.wait)
         .migrations(migrations)
         .expect_existing(false)
         .open()
@@ -51,7 +51,7 @@ pub fn run(t: &Target, a: &InitArgs) -> anyhow::Result<Exit> {
         ))
         .into());
     }
-    if a.json {
+    if a.out.json {
         ui::json(&serde_json::json!({
             "path": path,
             "app": t.app,

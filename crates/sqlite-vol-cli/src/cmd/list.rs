@@ -62,7 +62,7 @@ pub fn run(t: &Target, a: &ListArgs) -> anyhow::Result<Exit> {
             ),
         );
     }
-    if a.json {
+    if a.out.json {
         ui::json(&rows)?;
         return Ok(Exit::Ok);
     }

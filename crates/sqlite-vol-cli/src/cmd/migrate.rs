@@ -24,7 +24,7 @@ pub fn run(t: &Target, a: &MigrateArgs) -> anyhow::Result<Exit> {
             Connection::open_in_memory()?
         };
         let plan = migrations.plan(&conn, path)?;
-        if a.json {
+        if a.out.json {
             ui::json(&serde_json::json!({
                 "path": path,
                 "exists": exists,
@@ -50,7 +50,7 @@ pub fn run(t: &Target, a: &MigrateArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     let db = t
-        .builder(a.wait)
+        .builder(a.lock.wait)
         .migrations(migrations)
         .safety_backup(!a.no_safety_backup)
         .open()
@@ -59,7 +59,7 @@ pub fn run(t: &Target, a: &MigrateArgs) -> anyhow::Result<Exit> {
     let created = db.created();
     let version = db.schema_version();
     db.close()?;
-    if a.json {
+    if a.out.json {
         ui::json(&serde_json::json!({
             "path": path,
             "created": created,

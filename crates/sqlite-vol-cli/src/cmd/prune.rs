@@ -9,7 +9,7 @@ use crate::ui;
 pub fn run(t: &Target, a: &PruneArgs) -> anyhow::Result<Exit> {
     let place = t.place(a.from.as_deref())?;
     let deleted = sqlite_vol::store::prune(&place, &t.app, a.keep as usize)?;
-    if a.json {
+    if a.out.json {
         ui::json(&serde_json::json!({ "kept": a.keep, "deleted": deleted }))?;
         return Ok(Exit::Ok);
     }

@@ -3,8 +3,7 @@
 //! adds the person's part: on a terminal the database's file name must be typed back; without one `--yes`
 //! is required.
 
-use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::io::IsTerminal;
 
 use anyhow::bail;
 use sqlite_vol::reset::{self, ResetOptions};
@@ -12,14 +11,14 @@ use sqlite_vol::{Progress, Volume};
 
 use super::{Exit, Refused, Target};
 use crate::cli::ResetArgs;
-use crate::ui;
+use crate::{prompt, ui};
 
 /// Deletes the target database after its guards pass.
 pub fn run(t: &Target, a: &ResetArgs) -> anyhow::Result<Exit> {
     let db = &t.loc.path;
     let present = reset::files(db);
     if present.is_empty() {
-        if a.json {
+        if a.out.json {
             ui::json(&serde_json::json!({ "path": db, "deleted": [], "safety_backup": null }))?;
         } else {
             ui::note(
@@ -49,21 +48,21 @@ pub fn run(t: &Target, a: &ResetArgs) -> anyhow::Result<Exit> {
                 db.display()
             );
         }
-        confirm(t, a, &volume, &present)?;
+        prompt::confirm_reset(t, &volume, &present, a.no_safety_backup)?;
     }
     let exists = db.is_file();
-    let bar = ui::Bar::new(t.quiet || a.json, "backing up");
+    let bar = ui::Bar::new(t.quiet || a.out.json, "backing up");
     let update = |p: Progress| bar.update(p);
     let opts = ResetOptions {
         force: a.force,
         safety_backup: (!a.no_safety_backup).then(|| t.backup_dir.clone()),
-        wait: super::wait(a.wait),
+        wait: super::wait(a.lock.wait),
         progress: bar.active().then_some(&update as &dyn Fn(Progress)),
     };
     let done = reset::reset(db, &t.app, &volume, &opts).map_err(|e| hinted(db, e))?;
     bar.clear();
     let (deleted, safety) = (done.deleted, done.safety_backup);
-    if a.json {
+    if a.out.json {
         ui::json(&serde_json::json!({
             "path": db,
             "deleted": deleted,
@@ -109,42 +108,4 @@ fn hinted(db: &std::path::Path, e: sqlite_vol::Error) -> anyhow::Error {
         e @ sqlite_vol::Error::Io { .. } => e.into(),
         e => anyhow::Error::new(e).context(format!("resetting {}; nothing was deleted", db.display())),
     }
-}
-
-/// Describes what will be deleted and asks for the database's file name; anything else declines.
-fn confirm(t: &Target, a: &ResetArgs, volume: &Volume, present: &[PathBuf]) -> anyhow::Result<()> {
-    let name = t.loc.file_name();
-    let mut err = std::io::stderr().lock();
-    writeln!(err, "reset deletes, for good:")?;
-    for p in present {
-        let bytes = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        writeln!(err, "  {} ({})", p.display(), ui::size(bytes))?;
-    }
-    writeln!(
-        err,
-        "on {}; the next start creates a new, empty database.",
-        volume.kind.describe()
-    )?;
-    if a.no_safety_backup {
-        writeln!(err, "NO safety backup will be taken (--no-safety-backup).")?;
-    } else {
-        writeln!(
-            err,
-            "A safety backup goes to {} first.",
-            t.backup_dir.display()
-        )?;
-    }
-    write!(err, "Type the database's file name ({name}) to delete it: ")?;
-    err.flush()?;
-    drop(err);
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    if answer.trim() != name {
-        return Err(Refused(format!(
-            "reset cancelled: {:?} is not {name:?}; nothing was deleted",
-            answer.trim()
-        ))
-        .into());
-    }
-    Ok(())
 }

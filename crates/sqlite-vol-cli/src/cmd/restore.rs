@@ -7,8 +7,7 @@
 //! (restore on a first start) replaces nothing, so it asks nothing: when a database is there it does
 //! nothing, and when no backup exists it says so; both exit 0.
 
-use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
+use std::io::IsTerminal;
 
 use anyhow::{bail, Context};
 use sqlite_vol::restore::FirstStart;
@@ -16,9 +15,9 @@ use sqlite_vol::store::Place;
 use sqlite_vol::Progress;
 use sqlite_vol::{Migrations, RestoreOptions, Restored};
 
-use super::{Exit, Refused, Target};
+use super::{Exit, Target};
 use crate::cli::RestoreArgs;
-use crate::ui;
+use crate::{prompt, ui};
 
 /// Where the backup comes from: a place, and a name in it (`None`: the newest).
 struct Source {
@@ -75,7 +74,7 @@ pub fn run(t: &Target, a: &RestoreArgs) -> anyhow::Result<Exit> {
         Some(dir) => Migrations::from_dir(dir)?.latest(),
         None => None,
     };
-    let bar = ui::Bar::new(t.quiet || a.json, "restoring");
+    let bar = ui::Bar::new(t.quiet || a.out.json, "restoring");
     let update = |p: Progress| bar.update(p);
     let opts = RestoreOptions {
         force: a.force,
@@ -83,7 +82,7 @@ pub fn run(t: &Target, a: &RestoreArgs) -> anyhow::Result<Exit> {
         backup_dir: t.backup_dir.clone(),
         known_schema,
         full_check: a.full_check,
-        wait: super::wait(a.wait),
+        wait: super::wait(a.lock.wait),
         progress: bar.active().then_some(&update as &dyn Fn(Progress)),
     };
     let (from, r) = if a.if_db_not_exists {
@@ -117,7 +116,7 @@ pub fn run(t: &Target, a: &RestoreArgs) -> anyhow::Result<Exit> {
                 })?,
         };
         if !a.yes {
-            confirm(t, a, &file)?;
+            prompt::confirm_restore(t, &file, a.full_check, a.no_safety_backup)?;
         }
         let r = sqlite_vol::restore::restore(&file, db, &t.app, &opts)
             .map_err(|e| t.app_hint(e.into()))?;
@@ -130,7 +129,7 @@ pub fn run(t: &Target, a: &RestoreArgs) -> anyhow::Result<Exit> {
 }
 
 fn exists(t: &Target, a: &RestoreArgs) -> anyhow::Result<Exit> {
-    if a.json {
+    if a.out.json {
         ui::json(&serde_json::json!({
             "restored": false,
             "reason": "database exists",
@@ -146,7 +145,7 @@ fn exists(t: &Target, a: &RestoreArgs) -> anyhow::Result<Exit> {
 }
 
 fn nothing(t: &Target, a: &RestoreArgs, src: &Source) -> anyhow::Result<Exit> {
-    if a.json {
+    if a.out.json {
         ui::json(&serde_json::json!({
             "restored": false,
             "reason": "no backup",
@@ -164,7 +163,7 @@ fn nothing(t: &Target, a: &RestoreArgs, src: &Source) -> anyhow::Result<Exit> {
 }
 
 fn report(t: &Target, a: &RestoreArgs, from: &str, r: &Restored) -> anyhow::Result<Exit> {
-    if a.json {
+    if a.out.json {
         let mut v = serde_json::to_value(r)?;
         v["restored"] = true.into();
         v["from"] = from.into();
@@ -175,8 +174,7 @@ fn report(t: &Target, a: &RestoreArgs, from: &str, r: &Restored) -> anyhow::Resu
             r.into.display(),
             from,
             r.page_count,
-            r.schema_version
-                .map_or_else(|| "none".to_string(), |v| v.to_string()),
+            ui::schema(r.schema_version),
             r.duration_ms
         ))?;
         match &r.safety_backup {
@@ -189,59 +187,4 @@ fn report(t: &Target, a: &RestoreArgs, from: &str, r: &Restored) -> anyhow::Resu
         }
     }
     Ok(Exit::Ok)
-}
-
-/// Verifies and describes the backup, then asks on the terminal; anything but "y"/"yes" declines.
-fn confirm(t: &Target, a: &RestoreArgs, file: &Path) -> anyhow::Result<()> {
-    let bar = ui::Bar::new(t.quiet, "verifying");
-    let update = |p: Progress| bar.update(p);
-    let v = sqlite_vol::verify(
-        file,
-        a.full_check,
-        bar.active().then_some(&update as &dyn Fn(Progress)),
-    )?;
-    bar.clear();
-    let current = sqlite_vol::status_of(&t.loc, &t.backup_dir, &t.app).ok();
-    let mut err = std::io::stderr().lock();
-    writeln!(
-        err,
-        "backup:   {} ({}, schema {}, taken {})",
-        v.path.display(),
-        ui::size(v.bytes),
-        v.schema_version
-            .map_or_else(|| "none".to_string(), |s| s.to_string()),
-        v.created_at.as_deref().unwrap_or("at an unknown time")
-    )?;
-    match current.filter(|s| s.exists) {
-        Some(s) => writeln!(
-            err,
-            "replaces: {} ({}, schema {}){}",
-            s.path.display(),
-            ui::size(s.size_bytes),
-            s.schema_version
-                .map_or_else(|| "none".to_string(), |v| v.to_string()),
-            if a.no_safety_backup {
-                ", WITHOUT a safety backup"
-            } else {
-                ", after a safety backup"
-            }
-        )?,
-        None => writeln!(
-            err,
-            "creates:  {} (no database there yet)",
-            t.loc.path.display()
-        )?,
-    }
-    write!(
-        err,
-        "Restore? Connected services see the restored data at once. [y/N] "
-    )?;
-    err.flush()?;
-    drop(err);
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-        return Err(Refused("restore cancelled; nothing was changed".into()).into());
-    }
-    Ok(())
 }

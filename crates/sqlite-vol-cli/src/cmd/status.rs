@@ -10,7 +10,7 @@ use crate::ui;
 pub fn run(t: &Target, a: &StatusArgs) -> anyhow::Result<Exit> {
     let s =
         sqlite_vol::status_of(&t.loc, &t.backup_dir, &t.app).map_err(|e| t.app_hint(e.into()))?;
-    if a.json {
+    if a.out.json {
         ui::json(&s)?;
     } else {
         print_text(&s)?;

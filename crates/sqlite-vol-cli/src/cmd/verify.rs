@@ -11,7 +11,7 @@ use crate::ui;
 pub fn run(opts: &DbOpts, a: &VerifyArgs) -> anyhow::Result<Exit> {
     // The app is optional here: when it is known, say whether the backup is its.
     let app = opts.target().ok().map(|t| t.app);
-    let bar = ui::Bar::new(opts.quiet || a.json, "verifying");
+    let bar = ui::Bar::new(opts.quiet || a.out.json, "verifying");
     let update = |p: Progress| bar.update(p);
     // An object-storage backup is downloaded (and checked against its manifest) into a folder that is
     // removed afterwards; then verified like a local file, and reported under its URL.
@@ -40,7 +40,7 @@ pub fn run(opts: &DbOpts, a: &VerifyArgs) -> anyhow::Result<Exit> {
     let matches = app
         .as_deref()
         .map(|app| sqlite_vol::identity::application_id(app) == v.application_id);
-    if a.json {
+    if a.out.json {
         let mut value = serde_json::to_value(&v)?;
         if let Some(obj) = value.as_object_mut() {
             obj.insert("verified".into(), true.into());
