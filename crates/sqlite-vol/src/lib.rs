@@ -35,6 +35,8 @@
 #![warn(missing_docs)]
 
 pub mod backup;
+#[cfg(feature = "tokio")]
+pub mod concurrent;
 mod error;
 pub mod identity;
 pub mod location;
@@ -53,6 +55,8 @@ pub mod verify;
 pub mod volume;
 
 pub use backup::{BackupOptions, Manifest};
+#[cfg(feature = "tokio")]
+pub use concurrent::{AsyncDatabase, WriterOptions, WriterStats};
 pub use error::{Error, Result};
 pub use location::{Location, Source};
 pub use migrate::Migrations;
