@@ -415,6 +415,7 @@ impl Builder {
             backup_dir,
             schedule: Mutex::new(None),
             backup_to,
+            pragmas,
         };
         let schedule = match self.schedule {
             Some(s) => Some(s),
@@ -617,6 +618,7 @@ pub struct Database {
     backup_dir: PathBuf,
     schedule: Mutex<Option<Schedule>>,
     backup_to: Option<Arc<Place>>,
+    pragmas: Pragmas,
 }
 
 impl std::fmt::Debug for Database {
@@ -668,6 +670,11 @@ impl Database {
         tx.commit()
             .map_err(|e| Error::sqlite(path, "committing", e))?;
         Ok(out)
+    }
+
+    /// The pragmas every connection of the pool gets (for a connection of one's own, such as a writer's).
+    pub fn pragmas(&self) -> &Pragmas {
+        &self.pragmas
     }
 
     /// Where the database is and how that was decided.

@@ -135,7 +135,7 @@ impl AsyncDatabase {
     /// once per process and share the handle; it blocks briefly to open the connection.
     ///
     /// # Errors
-    /// [`Error::Pool`] or [`Error::Sqlite`] if the writer's connection cannot be opened, [`Error::Io`] if
+    /// [`Error::Sqlite`] if the writer's connection cannot be opened, [`Error::Io`] if
     /// its thread cannot be started.
     pub fn with_options(
         db: impl Into<Arc<Database>>,

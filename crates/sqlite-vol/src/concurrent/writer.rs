@@ -20,14 +20,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::job::{Job, Ran};
 use super::stats::Counters;
-use crate::{Database, Error, Pragmas, Result, Synchronous};
+use crate::{Database, Error, Result};
 
 /// The writer's savepoint name; closures may not touch it.
 const SAVEPOINT: &str = "sqlite_vol_write";
@@ -46,36 +46,15 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Opens the writer's own connection to `db`'s file, with the same pragmas as the pool's connections
-    /// (read back from one of them, so `synchronous` and `busy_timeout` are exactly the configured ones).
+    /// (so `synchronous` and `busy_timeout` are exactly the configured ones). Takes nothing from the pool.
     pub(crate) fn open(db: &Database, max_batch: usize, counters: Arc<Counters>) -> Result<Writer> {
         let path = db.location().path.clone();
         let err = |e| Error::sqlite(&path, "opening the writer connection", e);
-        let pragmas = {
-            let c = db.conn()?;
-            let mode: String = c
-                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-                .map_err(err)?;
-            let sync: i64 = c
-                .query_row("PRAGMA synchronous", [], |r| r.get(0))
-                .map_err(err)?;
-            let busy: i64 = c
-                .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
-                .map_err(err)?;
-            Pragmas {
-                wal: mode.eq_ignore_ascii_case("wal"),
-                synchronous: if sync >= 2 {
-                    Synchronous::Full
-                } else {
-                    Synchronous::Normal
-                },
-                busy_timeout: Duration::from_millis(busy.max(0) as u64),
-            }
-        };
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&path, flags).map_err(err)?;
-        pragmas.apply(&conn).map_err(err)?;
+        db.pragmas().apply(&conn).map_err(err)?;
         let in_closure = Arc::new(AtomicBool::new(false));
         let flag = in_closure.clone();
         conn.authorizer(Some(move |ctx: AuthContext<'_>| {
