@@ -333,6 +333,58 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    /// The async writer's queue is full: more writes are waiting than it was allowed to hold.
+    #[error(
+        "the write queue of {path} is full ({capacity} writes waiting); nothing was applied. The database \
+         is overloaded: retry after a short pause, or raise WriterOptions::queue_capacity"
+    )]
+    WriteQueueFull {
+        /// The database file.
+        path: PathBuf,
+        /// How many writes the queue holds.
+        capacity: usize,
+    },
+
+    /// A write waited in the async writer's queue longer than allowed and was dropped before it started.
+    #[error(
+        "a write to {path} waited {waited:?} in the queue without starting and was dropped; nothing was \
+         applied. Retry after a short pause, or raise WriterOptions::queue_timeout"
+    )]
+    WriteTimeout {
+        /// The database file.
+        path: PathBuf,
+        /// How long it waited.
+        waited: std::time::Duration,
+    },
+
+    /// The async handle is shutting down and takes no more work.
+    #[error("the database {path} is shutting down and takes no more work; nothing was applied")]
+    Stopped {
+        /// The database file.
+        path: PathBuf,
+    },
+
+    /// A closure given to the async handle panicked; whatever it changed was rolled back.
+    #[error("a database closure on {path} panicked ({message}); its changes were rolled back")]
+    Panicked {
+        /// The database file.
+        path: PathBuf,
+        /// The panic message.
+        message: String,
+    },
+
+    /// The transaction holding this write was rolled back whole, because of another write in the same
+    /// group commit or a failed commit; nothing of this write was kept.
+    #[error(
+        "the write to {path} was rolled back with its batch ({reason}); nothing was kept, retry it"
+    )]
+    BatchRolledBack {
+        /// The database file.
+        path: PathBuf,
+        /// What ended the batch.
+        reason: String,
+    },
 }
 
 impl Error {

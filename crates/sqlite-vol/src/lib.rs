@@ -40,7 +40,8 @@
 //!    folder and S3 behind one [`store::Place`]), [`restore`], [`reset`];
 //! 5. the service: the backup schedule, [`open`](Builder) (builder, startup steps, pragmas and pool, the
 //!    [`Database`] handle), [`diagnose()`], and [`supervise`] (`sqlite-vol exec`: any app under the same
-//!    startup checks).
+//!    startup checks), and, with the `tokio` feature, [`concurrent`] (async reads and one writer with
+//!    group commit for tokio services).
 //!
 //! Settings are read in one place: [`Settings::from_env`] (`<APP>_DB_PATH`, `DB_PATH` and `DATABASE_URL` by
 //! [`location`]). Variables: `SQLITE_VOL_REQUIRE_PERSISTENT`, `SQLITE_VOL_EXPECT_EXISTING`,
@@ -78,12 +79,16 @@ pub mod store;
 pub mod verify;
 
 // 5. The service.
+#[cfg(feature = "tokio")]
+pub mod concurrent;
 mod diagnose;
 mod open;
 mod schedule;
 pub mod supervise;
 
 pub use backup::BackupOptions;
+#[cfg(feature = "tokio")]
+pub use concurrent::{AsyncDatabase, WriterOptions, WriterStats};
 pub use diagnose::{diagnose, worst, Finding, Level, Subject};
 pub use error::{Error, Result};
 pub use location::{Location, Source};

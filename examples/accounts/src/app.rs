@@ -1,10 +1,11 @@
 //! The router and the state every handler shares.
 //!
-//! [`AppState`] holds the database, the password [`Hasher`] and the token lifetime. [`router`] wires the
+//! [`AppState`] holds the database's async handle (pooled reads on the blocking threads, writes through the
+//! library's one writer, which commits concurrent requests together), the password [`Hasher`] and the token
+//! lifetime. [`router`] wires the
 //! routes, answers unknown paths and methods with JSON errors, caps request bodies at 64 KiB, and logs one
 //! line per request (method, path, status, time — never a header or a body, so no token or password).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -12,10 +13,10 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use sqlite_vol::Database;
+use sqlite_vol::AsyncDatabase;
 
 use crate::auth::Hasher;
-use crate::error::{self, ApiError};
+use crate::error;
 use crate::routes;
 
 /// Largest accepted request body.
@@ -24,30 +25,12 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// What the handlers share.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The database and its pool.
-    pub db: Arc<Database>,
+    /// The database: async reads and group-committed writes.
+    pub db: AsyncDatabase,
     /// Password hashing, bounded.
     pub hasher: Hasher,
     /// How long a login token lives.
     pub token_ttl: Duration,
-}
-
-impl AppState {
-    /// Runs `f` with the database on the blocking thread pool, so that SQLite (and waiting for a pooled
-    /// connection) never holds up an async worker.
-    ///
-    /// # Errors
-    /// `f`'s error, or [`ApiError::Internal`] if it panicked.
-    pub async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
-    where
-        F: FnOnce(&Database) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || f(&db))
-            .await
-            .map_err(ApiError::internal)?
-    }
 }
 
 /// The service's routes over `state`.

@@ -2,14 +2,17 @@
 //!
 //! Handlers return [`ApiError`]; its [`IntoResponse`] gives the status code and a JSON body
 //! `{"error": "..."}`. Client mistakes get a 4xx with a message that says what to fix. Failures on the
-//! server side are logged with their full cause chain and answered with an opaque 500 (or 503 when the
-//! database is only busy or unreachable), so that no SQL, path or internal detail reaches a client. No
+//! server side are logged with their full cause chain and answered with an opaque 500 (or 503 with
+//! `Retry-After` when the database is only busy, overloaded or unreachable), so that no SQL, path or internal detail reaches a client. No
 //! message here ever contains a password, a hash or a token.
 
 use axum::extract::rejection::JsonRejection;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+
+/// What a 503 tells the client to wait before retrying, in seconds (`Retry-After`).
+pub const RETRY_AFTER_SECONDS: &str = "1";
 
 /// The body of every error answer.
 #[derive(Debug, serde::Serialize)]
@@ -98,18 +101,8 @@ impl From<JsonRejection> for ApiError {
 
 impl From<sqlite_vol::Error> for ApiError {
     fn from(e: sqlite_vol::Error) -> ApiError {
-        let busy = match &e {
-            sqlite_vol::Error::Pool { .. } => true,
-            sqlite_vol::Error::Sqlite { source, .. } => matches!(
-                source.sqlite_error_code(),
-                Some(
-                    sqlite_vol::rusqlite::ErrorCode::DatabaseBusy
-                        | sqlite_vol::rusqlite::ErrorCode::DatabaseLocked
-                )
-            ),
-            _ => false,
-        };
-        if busy {
+        // Busy, a full write queue, a write that waited too long, no free connection: retry shortly.
+        if e.is_overloaded() {
             ApiError::Unavailable(e.into())
         } else {
             ApiError::Internal(e.into())
@@ -138,6 +131,12 @@ impl IntoResponse for ApiError {
         if matches!(self, ApiError::BadToken) {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if matches!(self, ApiError::Unavailable(_)) {
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
         }
         res
     }

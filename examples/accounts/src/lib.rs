@@ -67,7 +67,9 @@ pub fn open_database(config: &Config) -> sqlite_vol::Result<Database> {
 }
 
 /// Serves the API on `listener` until `shutdown` resolves; then stops accepting, lets requests in flight
-/// finish (at most `config.shutdown_grace`), and closes `db`, checkpointing its WAL into the main file.
+/// finish (at most `config.shutdown_grace`), drains the writer's queue, and closes `db`, checkpointing its
+/// WAL into the main file. Writes go through one writer ([`sqlite_vol::AsyncDatabase`]) whose queue
+/// timeout is `config.database.db_timeout` when set.
 ///
 /// # Errors
 /// Accepting connections failed, or the final checkpoint failed.
@@ -80,8 +82,14 @@ pub async fn run(
     let hasher = auth::Hasher::new(config.hash_permits())
         .await
         .map_err(|e| anyhow::anyhow!("preparing the password hasher: {e}"))?;
+    let mut writer = sqlite_vol::WriterOptions::default();
+    if let Some(d) = config.database.db_timeout {
+        writer = writer.queue_timeout(d);
+    }
+    let adb = sqlite_vol::AsyncDatabase::with_options(db.clone(), writer)
+        .context("starting the database writer")?;
     let state = app::AppState {
-        db: db.clone(),
+        db: adb.clone(),
         hasher,
         token_ttl: config.token_ttl,
     };
@@ -105,6 +113,8 @@ pub async fn run(
         r = serve => r.context("serving HTTP")?,
         () = deadline => tracing::warn!(grace = ?grace, "requests still in flight after the grace period; closing anyway"),
     }
+    adb.shutdown().await;
+    drop(adb);
     close(db).await
 }
 

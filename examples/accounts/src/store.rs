@@ -1,7 +1,8 @@
 //! The SQL: accounts and sessions, as plain synchronous functions over a connection or transaction.
 //!
-//! Handlers call these inside `spawn_blocking` (see [`crate::app::AppState::blocking`]). Writes take a
-//! transaction that began with `BEGIN IMMEDIATE` ([`sqlite_vol::Database::write`]). Uniqueness of an
+//! Handlers run reads through [`sqlite_vol::AsyncDatabase::read`] and writes through
+//! [`sqlite_vol::AsyncDatabase::write`], whose connection is inside the writer's transaction (its own
+//! savepoint of a `BEGIN IMMEDIATE` group commit) whenever a write function runs. Uniqueness of an
 //! email is left to the `UNIQUE` constraint: an insert that violates it becomes
 //! [`ApiError::EmailTaken`], so two racing registrations produce exactly one account.
 
@@ -37,7 +38,7 @@ pub struct User {
 /// # Errors
 /// [`ApiError::EmailTaken`], or the database error.
 pub fn create_user(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     email: &Email,
     password_hash: &str,
     now: OffsetDateTime,
@@ -80,7 +81,7 @@ pub fn find_credentials(
 /// # Errors
 /// The database error.
 pub fn create_session(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     user_id: i64,
     token: &TokenHash,
     now: OffsetDateTime,
@@ -128,7 +129,7 @@ pub fn session_user(
 /// # Errors
 /// The database error.
 pub fn revoke_session(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     token: &TokenHash,
     now: OffsetDateTime,
 ) -> Result<bool, ApiError> {

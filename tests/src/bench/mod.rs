@@ -8,6 +8,7 @@ use std::time::Duration;
 mod backup;
 mod commits;
 mod data;
+mod groupcommit;
 mod offsite;
 mod service;
 
@@ -30,7 +31,7 @@ impl Config {
     /// # Errors
     /// A usage text.
     pub fn from_args(args: &[String]) -> Result<Config, String> {
-        let usage = "usage: bench [--size 1G] [--runs 3] [--dir DIR] [--only idle,online,restore,startup,commits,service,offsite]";
+        let usage = "usage: bench [--size 1G] [--runs 3] [--dir DIR] [--only idle,online,restore,startup,commits,groupcommit,service,offsite]";
         let mut c = Config {
             size: 1 << 30,
             runs: 3,
@@ -262,6 +263,9 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     }
     if cfg.wants("commits") {
         commits::run(cfg, &mut r)?;
+    }
+    if cfg.wants("groupcommit") {
+        groupcommit::run(cfg, &mut r)?;
     }
     if cfg.wants("service") {
         service::throughput(cfg, &mut r)?;

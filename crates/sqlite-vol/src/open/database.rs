@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusqlite::TransactionBehavior;
 
-use super::{Builder, Pool, PooledConnection};
+use super::{Builder, Pool, PooledConnection, Pragmas};
 use crate::backup::{self, BackupOptions};
 use crate::lock::Wait;
 use crate::manifest::Manifest;
@@ -28,6 +28,7 @@ pub struct Database {
     backup_dir: PathBuf,
     schedule: Mutex<Option<Schedule>>,
     backup_to: Option<Arc<Place>>,
+    pragmas: Pragmas,
 }
 
 /// What [`Database::new`] assembles: everything the builder established.
@@ -42,6 +43,7 @@ pub(super) struct Parts {
     pub(super) known_schema: Option<i64>,
     pub(super) backup_dir: PathBuf,
     pub(super) backup_to: Option<Arc<Place>>,
+    pub(super) pragmas: Pragmas,
 }
 
 /// What a checkpoint did.
@@ -83,6 +85,7 @@ impl Database {
             backup_dir: p.backup_dir,
             schedule: Mutex::new(None),
             backup_to: p.backup_to,
+            pragmas: p.pragmas,
         }
     }
 
@@ -120,6 +123,11 @@ impl Database {
         tx.commit()
             .map_err(|e| Error::sqlite(path, "committing", e))?;
         Ok(out)
+    }
+
+    /// The pragmas every connection of the pool gets (for a connection of one's own, such as a writer's).
+    pub fn pragmas(&self) -> &Pragmas {
+        &self.pragmas
     }
 
     /// Where the database is and how that was decided.

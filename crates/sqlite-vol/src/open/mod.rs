@@ -322,6 +322,7 @@ impl Builder {
             known_schema: self.migrations.latest(),
             backup_dir,
             backup_to,
+            pragmas,
         });
         if let Some((interval, keep)) = s.schedule() {
             db.backup_every(interval, keep);

@@ -2,5 +2,7 @@
 
 mod backup;
 mod common;
+#[cfg(feature = "tokio")]
+mod concurrent;
 mod migrate;
 mod open;

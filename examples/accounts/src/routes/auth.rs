@@ -1,6 +1,7 @@
 //! Register, log in, who am I, log out: `/api/v1/auth/*`.
 //!
-//! Every step that touches the database or argon2 runs on the blocking pool. Registration hashes first and
+//! Every step that touches the database or argon2 runs off the async workers: reads on the blocking pool,
+//! writes through the library's writer. Registration hashes first and
 //! then inserts; the `UNIQUE` index turns a second registration of the same email into 409, however the
 //! requests interleave. Login answers the same 401 for an unknown email as for a wrong password, after the
 //! same amount of hashing work.
@@ -54,9 +55,8 @@ pub async fn register(
     let hash = state.hasher.hash(body.password).await?;
     let stored = email.clone();
     let id = state
-        .blocking(move |db| {
-            db.write(|tx| store::create_user(tx, &stored, &hash, OffsetDateTime::now_utc()))
-        })
+        .db
+        .write(move |tx| store::create_user(tx, &stored, &hash, OffsetDateTime::now_utc()))
         .await?;
     tracing::info!(user_id = id, "account registered");
     Ok((
@@ -80,7 +80,8 @@ pub async fn login(
     }
     let email = Email::normalize(&body.email);
     let found = state
-        .blocking(move |db| store::find_credentials(&*db.conn()?, &email))
+        .db
+        .read(move |conn| store::find_credentials(conn, &email))
         .await?;
     let (user_id, stored) = match found {
         Some((id, hash)) => (Some(id), Some(hash)),
@@ -99,9 +100,8 @@ pub async fn login(
     let expires_at = now + state.token_ttl;
     let hash = token.hash.clone();
     state
-        .blocking(move |db| {
-            db.write(|tx| store::create_session(tx, user_id, &hash, now, expires_at))
-        })
+        .db
+        .write(move |tx| store::create_session(tx, user_id, &hash, now, expires_at))
         .await?;
     tracing::info!(user_id, "logged in");
     Ok(axum::Json(LoggedIn {
@@ -116,7 +116,8 @@ pub async fn me(
     Bearer(token): Bearer,
 ) -> Result<axum::Json<User>, ApiError> {
     let user = state
-        .blocking(move |db| store::session_user(&*db.conn()?, &token, OffsetDateTime::now_utc()))
+        .db
+        .read(move |conn| store::session_user(conn, &token, OffsetDateTime::now_utc()))
         .await?;
     user.map(axum::Json).ok_or(ApiError::BadToken)
 }
@@ -127,9 +128,8 @@ pub async fn logout(
     Bearer(token): Bearer,
 ) -> Result<StatusCode, ApiError> {
     let revoked = state
-        .blocking(move |db| {
-            db.write(|tx| store::revoke_session(tx, &token, OffsetDateTime::now_utc()))
-        })
+        .db
+        .write(move |tx| store::revoke_session(tx, &token, OffsetDateTime::now_utc()))
         .await?;
     if revoked {
         Ok(StatusCode::NO_CONTENT)

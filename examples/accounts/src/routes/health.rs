@@ -57,13 +57,14 @@ struct Unhealthy {
 
 /// `GET /health` → 200 with the report, or 503.
 pub async fn health(State(state): State<AppState>) -> Response {
-    let checked = state
-        .blocking(|db| {
-            db.conn()?
-                .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
-            Ok(db.status()?)
-        })
-        .await;
+    let checked = async {
+        state
+            .db
+            .read(|conn| Ok::<_, ApiError>(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .await?;
+        Ok::<_, ApiError>(state.db.status().await?)
+    }
+    .await;
     match checked {
         Ok(s) => {
             let kind = s.volume.kind;
