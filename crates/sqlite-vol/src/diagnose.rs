@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::prepare::DirReport;
 use crate::store::{self, Place};
+use crate::wal_reset::Exposure;
 use crate::{human, settings, Location, Result, Settings, Status, Volume, VolumeKind};
 
 /// Warn when less than this share of the filesystem is free…
@@ -125,6 +126,7 @@ pub fn diagnose(t: &Subject<'_>) -> Vec<Finding> {
     out.push(free_space(&status, total_bytes));
     out.push(journal(&status));
     out.push(wal_safety(&status));
+    out.push(sqlite_version(&status));
     out.push(lock(&status));
     out.push(backups(t, &status));
     out.push(offsite(t, &status));
@@ -279,6 +281,46 @@ fn wal_safety(s: &Status) -> Finding {
             "network filesystem: WAL is off, but SQLite locking over the network remains fragile",
         )
         .fix("move the database to a local disk volume"),
+    }
+}
+
+/// The SQLite that last wrote the file: one with the WAL-reset bug (3.7.0 to 3.51.2) writing a WAL database
+/// from two connections at once can corrupt it.
+fn sqlite_version(s: &Status) -> Finding {
+    let Some(w) = &s.written_by else {
+        return Finding::new("sqlite", Level::Skip, "no database yet");
+    };
+    let wal = s
+        .journal_mode
+        .as_deref()
+        .is_some_and(|m| m.eq_ignore_ascii_case("wal"));
+    match (w.exposure, wal) {
+        (Exposure::Affected, true) => Finding::new(
+            "sqlite",
+            Level::Warn,
+            format!(
+                "last written by SQLite {}, which has the WAL-reset bug (fixed in 3.51.3, 3.44.6, 3.50.7): two \
+                 connections writing or checkpointing this WAL database at once can corrupt it",
+                w.version
+            ),
+        )
+        .fix(
+            "give the app a fixed SQLite (3.51.3 or later), or make it write through one connection; \
+             this toolkit's own SQLite is fixed",
+        ),
+        (Exposure::Affected, false) => Finding::new(
+            "sqlite",
+            Level::Pass,
+            format!(
+                "last written by SQLite {} (it has the WAL-reset bug, which does not apply outside WAL mode)",
+                w.version
+            ),
+        ),
+        _ => Finding::new(
+            "sqlite",
+            Level::Pass,
+            format!("last written by SQLite {}", w.version),
+        ),
     }
 }
 

@@ -306,10 +306,9 @@ pub enum Error {
         "not switching {path} to WAL: {seen_in} is SQLite {version}, which has the WAL-reset bug (3.7.0 to \
          3.51.2; fixed in 3.51.3, 3.44.6 and 3.50.7): two or more connections writing or checkpointing a WAL \
          database at once can corrupt it. Fix: give the app a fixed SQLite (a newer libsqlite3.so.0 in \
-         /usr/local/lib, or a Python/driver built with one); or pass --keep-journal-mode to stay in \
-         rollback-journal mode (safe, but online backups then make the app's writers wait while the copy is \
-         taken); or, if the app writes through a single connection, pass --wal-despite-old-sqlite (or set \
-         SQLITE_VOL_WAL_DESPITE_OLD_SQLITE=1)"
+         /usr/local/lib, or a Python/driver built with one); or keep the rollback journal (safe, but online \
+         backups then make the app's writers wait while the copy is taken); or, if the app writes through a \
+         single connection, accept the risk"
     )]
     OldSqliteWal {
         /// The database file.

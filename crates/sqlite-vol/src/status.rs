@@ -46,6 +46,8 @@ pub struct Status {
     pub last_backup: Option<manifest::Entry>,
     /// Who holds the maintenance lock.
     pub lock: Option<Holder>,
+    /// The SQLite that last wrote the file (header offset 96) and whether it has the WAL-reset bug.
+    pub written_by: Option<crate::wal_reset::Finding>,
 }
 
 /// Reports on the database of `app` at `loc`, with backups looked for in `backup_dir`.
@@ -81,6 +83,7 @@ pub fn status_of(loc: &Location, backup_dir: &Path, app: &str) -> Result<Status>
             .ok()
             .and_then(|l| l.into_iter().next()),
         lock: MaintenanceLock::holder(path),
+        written_by: crate::wal_reset::written_by(path),
     };
     if !exists {
         return Ok(s);

@@ -165,16 +165,7 @@ pub fn mapped_libraries(pid: u32) -> Vec<PathBuf> {
 /// What can be seen before an app starts on `db`: the library that last wrote it, and the library a
 /// dynamically linked app on this system would load.
 pub fn before_start(db: &Path) -> Vec<Finding> {
-    let mut out = Vec::new();
-    if let Some(v) = header_version(db) {
-        out.push(Finding::new(
-            format!(
-                "the header of {} (the SQLite that last wrote it)",
-                db.display()
-            ),
-            v,
-        ));
-    }
+    let mut out: Vec<Finding> = written_by(db).into_iter().collect();
     if let Some(lib) = system_library() {
         if let Some(v) = library_version(&lib) {
             out.push(Finding::new(
@@ -184,6 +175,19 @@ pub fn before_start(db: &Path) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// The library that last wrote `db`, from its header; `None` without a database.
+pub fn written_by(db: &Path) -> Option<Finding> {
+    header_version(db).map(|v| {
+        Finding::new(
+            format!(
+                "the header of {} (the SQLite that last wrote it)",
+                db.display()
+            ),
+            v,
+        )
+    })
 }
 
 /// The SQLite libraries a running process has mapped, with their versions.

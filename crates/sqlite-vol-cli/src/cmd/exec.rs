@@ -23,12 +23,9 @@ pub struct ExecArgs {
     /// A SQL file run once, when the database is new, in the transaction that marks it initialized.
     #[arg(long, value_name = "FILE.sql")]
     pub on_create: Option<PathBuf>,
-    /// When there is no database, restore the newest backup from here (a directory or s3://BUCKET/PREFIX).
-    #[arg(
-        long,
-        env = "SQLITE_VOL_RESTORE_FROM",
-        value_name = "DIR|s3://BUCKET/PREFIX"
-    )]
+    /// When there is no database, restore the newest backup from here (a directory or s3://BUCKET/PREFIX;
+    /// default SQLITE_VOL_RESTORE_FROM).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
     pub restore_from: Option<String>,
     /// Take a backup this often while the app runs (e.g. 15m; default SQLITE_VOL_BACKUP_INTERVAL).
     #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
@@ -54,8 +51,9 @@ pub struct ExecArgs {
     pub keep_journal_mode: bool,
     /// Switch to WAL even when the app's SQLite has the WAL-reset bug (3.7.0 to 3.51.2): safe only when the
     /// app writes through a single connection.
-    #[arg(long, env = "SQLITE_VOL_WAL_DESPITE_OLD_SQLITE", value_parser = clap::builder::FalseyValueParser::new())]
-    pub wal_despite_old_sqlite: bool,
+    #[arg(long, env = "SQLITE_VOL_WAL_DESPITE_OLD_SQLITE", value_parser = strict_bool,
+        num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub wal_despite_old_sqlite: Option<bool>,
     /// The app's command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -72,6 +70,11 @@ pub struct ChildArgs {
     pub command: Vec<OsString>,
 }
 
+fn strict_bool(v: &str) -> Result<bool, String> {
+    sqlite_vol::settings::parse_bool(v.trim())
+        .ok_or_else(|| "use 1 or 0 (true/false, yes/no, on/off)".into())
+}
+
 fn parse_interval(v: &str) -> Result<std::time::Duration, String> {
     sqlite_vol::settings::parse_duration(v)
         .filter(|d| !d.is_zero())
@@ -82,21 +85,27 @@ fn parse_interval(v: &str) -> Result<std::time::Duration, String> {
 pub fn run(db: &DbOpts, a: &ExecArgs) -> anyhow::Result<Exit> {
     let opts = || -> anyhow::Result<ExecOptions> {
         let target = db.target()?;
+        // The environment's settings (read once, in the target), with this command's flags laid over.
+        let mut settings = target.settings;
+        settings.db = db.db.clone();
+        settings.backup_dir = Some(target.backup_dir);
+        settings.restore_from = a.restore_from.clone().or(settings.restore_from);
+        settings.backup_interval = a.backup_interval.or(settings.backup_interval);
+        settings.backup_keep = a.backup_keep.or(settings.backup_keep);
+        settings.backup_to = a.backup_to.clone().or(settings.backup_to);
+        if a.require_persistent {
+            settings.require_persistent = Some(true);
+        }
+        if a.expect_existing {
+            settings.expect_existing = Some(true);
+        }
         Ok(ExecOptions {
             app: target.app,
-            path: db.db.clone(),
-            backup_dir: Some(target.backup_dir),
+            settings,
             migrations: a.migrations.clone(),
             on_create: a.on_create.clone(),
-            restore_from: a.restore_from.clone(),
-            backup_every: a
-                .backup_interval
-                .map(|d| (d, a.backup_keep.map(|k| k as usize))),
-            backup_to: a.backup_to.clone(),
-            require_persistent: a.require_persistent.then_some(true),
-            expect_existing: a.expect_existing.then_some(true),
             keep_journal_mode: a.keep_journal_mode,
-            wal_despite_old_sqlite: a.wal_despite_old_sqlite,
+            wal_despite_old_sqlite: a.wal_despite_old_sqlite.unwrap_or(false),
             backup_on_exit: a.backup_on_exit,
             shim: std::env::current_exe()?,
             command: a.command.clone(),
@@ -107,8 +116,9 @@ pub fn run(db: &DbOpts, a: &ExecArgs) -> anyhow::Result<Exit> {
         Ok(f) => Ok(Exit::Code(f.code)),
         Err(err) => {
             eprintln!(
-                "sqlite-vol exec: {}\nsqlite-vol exec: the app was not started.",
-                crate::ui::render(&err)
+                "sqlite-vol exec: {}{}\nsqlite-vol exec: the app was not started.",
+                crate::ui::render(&err),
+                super::hint(&err)
             );
             Ok(Exit::Code(2))
         }

@@ -82,6 +82,10 @@ pub fn hint(err: &anyhow::Error) -> &'static str {
         .find_map(|e| e.downcast_ref::<sqlite_vol::Error>());
     match lib {
         Some(sqlite_vol::Error::Locked { .. }) => " (or retry with --wait SECS)",
+        Some(sqlite_vol::Error::OldSqliteWal { .. }) => {
+            " (--keep-journal-mode keeps the rollback journal; --wal-despite-old-sqlite, or \
+             SQLITE_VOL_WAL_DESPITE_OLD_SQLITE=1, accepts the risk)"
+        }
         Some(sqlite_vol::Error::WrongApplication { hint, .. }) if !hint.is_empty() => {
             " (pass --force to restore it anyway)"
         }

@@ -61,6 +61,13 @@ fn print_text(s: &Status) -> anyhow::Result<()> {
             (None, _) => "?".into(),
         };
         row("identity", identity)?;
+        if let Some(w) = &s.written_by {
+            let bug = match w.exposure {
+                sqlite_vol::wal_reset::Exposure::Affected => " (has the WAL-reset bug: see doctor)",
+                _ => "",
+            };
+            row("written by", format!("SQLite {}{bug}", w.version))?;
+        }
     } else {
         row(
             "exists",
@@ -100,10 +107,7 @@ fn print_text(s: &Status) -> anyhow::Result<()> {
     };
     row("last backup", backup)?;
     let lock = match &s.lock {
-        Some(h) => format!(
-            "{} in progress by pid {} since {}",
-            h.operation, h.pid, h.since
-        ),
+        Some(h) => h.to_string(),
         None => "free".into(),
     };
     row("lock", lock)?;

@@ -580,3 +580,36 @@ fn a_closed_stdout_exits_quietly() -> TestResult {
     assert!(out.status.code() == Some(0), "{:?} {stderr}", out.status);
     Ok(())
 }
+
+#[test]
+fn doctor_warns_when_a_sqlite_with_the_wal_reset_bug_last_wrote_a_wal_database() -> TestResult {
+    let env = Env::with_db("app", 10);
+    // Debian bookworm's sqlite3 shell is 3.40.1: inside the affected range. The header's version is written
+    // with the change counter, which WAL mode leaves alone, so the shell writes once in rollback mode (as an
+    // app that creates its database before switching to WAL does), then switches back.
+    let shell = sqlite3(&env.db, "SELECT sqlite_version();");
+    let affected = shell.trim().starts_with("3.") && shell.trim() < "3.51.3";
+    sqlite3(
+        &env.db,
+        "PRAGMA journal_mode=DELETE; INSERT INTO items(v) VALUES ('from the shell'); PRAGMA journal_mode=WAL;",
+    );
+    let j = env.run(&["doctor", "--json"]).expect(0).json();
+    let check = j["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "sqlite").cloned())
+        .unwrap_or_default();
+    let detail = check["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(shell.trim()), "{check}");
+    if affected {
+        assert_eq!(check["status"], "warn", "{check}");
+        assert!(
+            check["fix"].as_str().is_some_and(|f| f.contains("3.51.3")),
+            "{check}"
+        );
+        let status = env.run(&["status"]).expect(0).stdout;
+        assert!(status.contains("WAL-reset bug"), "{status}");
+    } else {
+        assert_eq!(check["status"], "pass", "{check}");
+    }
+    Ok(())
+}

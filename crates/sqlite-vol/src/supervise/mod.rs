@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::lock::Wait;
-use crate::{BackupOptions, Database, Result};
+use crate::{BackupOptions, Database, Result, Settings};
 
 pub mod child;
 pub mod preflight;
@@ -26,29 +26,18 @@ pub use child::{become_child, SHIM_SUBCOMMAND};
 /// The variable the child gets: the absolute path of the database file.
 pub const DB_VAR: &str = "SQLITE_VOL_DB";
 
-/// Everything `exec` needs; `None` fields fall back to the environment exactly as [`crate::Builder`] does.
+/// Everything `exec` needs.
 #[derive(Debug, Clone, Default)]
 pub struct ExecOptions {
     /// The app name.
     pub app: String,
-    /// An explicit database path (file or directory), else the environment.
-    pub path: Option<PathBuf>,
-    /// Where backups go, else `SQLITE_VOL_BACKUP_DIR` or `backups/` beside the database.
-    pub backup_dir: Option<PathBuf>,
+    /// The toolkit's settings (database path, persistence policy, backups, restore on first start), as the
+    /// builder takes them: read once from the environment by the caller, with its own flags laid over.
+    pub settings: Settings,
     /// A folder of SQL migrations (`V1__name.sql`, …).
     pub migrations: Option<PathBuf>,
     /// A SQL file run once, in the transaction that marks a new database initialized.
     pub on_create: Option<PathBuf>,
-    /// Restore on first start from here (folder or `s3://`), else `SQLITE_VOL_RESTORE_FROM`.
-    pub restore_from: Option<String>,
-    /// Scheduled backups (interval, keep), else `SQLITE_VOL_BACKUP_INTERVAL` / `_KEEP`.
-    pub backup_every: Option<(Duration, Option<usize>)>,
-    /// Also send backups here, else `SQLITE_VOL_BACKUP_TO`.
-    pub backup_to: Option<String>,
-    /// Refuse storage that will not persist, else `SQLITE_VOL_REQUIRE_PERSISTENT`.
-    pub require_persistent: Option<bool>,
-    /// Refuse to create a missing database, else `SQLITE_VOL_EXPECT_EXISTING`.
-    pub expect_existing: Option<bool>,
     /// Leave the journal mode as it is (no switch to WAL).
     pub keep_journal_mode: bool,
     /// Switch to WAL even when a SQLite with the WAL-reset bug is seen.
@@ -103,16 +92,8 @@ fn finish(db: Database, opts: &ExecOptions) {
     if !opts.backup_on_exit {
         return;
     }
-    let keep = opts.backup_every.and_then(|(_, k)| k).or_else(|| {
-        crate::settings::env_count(crate::settings::BACKUP_KEEP)
-            .ok()
-            .flatten()
-            .map(|k| k as usize)
-    });
-    let to = opts
-        .backup_to
-        .clone()
-        .or_else(|| crate::settings::env_str(crate::settings::BACKUP_TO));
+    let keep = opts.settings.backup_keep.map(|k| k as usize);
+    let to = opts.settings.backup_to.clone();
     let backup = BackupOptions {
         keep,
         wait: Wait::For(Duration::from_secs(60)),

@@ -18,13 +18,9 @@ use crate::{Database, Error, Location, Migrations, Result};
 /// [`Error::OldSqliteWal`] when the database would be switched to WAL for an app whose SQLite has the
 /// WAL-reset bug.
 pub fn prepare(opts: &ExecOptions) -> Result<Database> {
-    let mut b = Database::builder(&opts.app).pool_size(1);
-    if let Some(path) = &opts.path {
-        b = b.path(path.clone());
-    }
-    if let Some(dir) = &opts.backup_dir {
-        b = b.backup_dir(dir.clone());
-    }
+    let mut b = Database::builder(&opts.app)
+        .settings(&opts.settings)
+        .pool_size(1);
     if let Some(dir) = &opts.migrations {
         b = b.migrations(Migrations::from_dir(dir)?);
     }
@@ -37,24 +33,8 @@ pub fn prepare(opts: &ExecOptions) -> Result<Database> {
                 .map_err(|e| format!("{name}: {e} (fix the SQL; nothing of it was kept)"))
         });
     }
-    if let Some(from) = &opts.restore_from {
-        b = b.restore_from(from.clone());
-    }
-    if let Some(to) = &opts.backup_to {
-        b = b.backup_to(to.clone());
-    }
-    if let Some((every, keep)) = opts.backup_every {
-        b = b.backup_every(every, keep);
-    }
-    if let Some(on) = opts.require_persistent {
-        b = b.require_persistent(on);
-    }
-    if let Some(on) = opts.expect_existing {
-        b = b.expect_existing(on);
-    }
-
     // The same resolution the builder does, to look at the file before it is touched.
-    let path = Location::resolve(&opts.app, opts.path.as_deref())?.path;
+    let path = Location::resolve(&opts.app, opts.settings.db.as_deref())?.path;
     let was_wal = wal_reset::header_is_wal(&path);
     if opts.keep_journal_mode {
         tracing::warn!(db = %path.display(), wal = was_wal.unwrap_or(false),
