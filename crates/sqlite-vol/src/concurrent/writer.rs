@@ -31,6 +31,14 @@ use crate::{Database, Error, Result};
 
 /// The writer's savepoint name; closures may not touch it.
 const SAVEPOINT: &str = "sqlite_vol_write";
+
+// The writer's own statements, prepared once and cached. The leading comment keeps their cache keys apart
+// from anything a closure could prepare (a statement authorized outside a closure must not be handed to one).
+const BEGIN: &str = "/* sqlite-vol writer */ BEGIN IMMEDIATE";
+const COMMIT: &str = "/* sqlite-vol writer */ COMMIT";
+const OPEN_SAVEPOINT: &str = "/* sqlite-vol writer */ SAVEPOINT sqlite_vol_write";
+const RELEASE_SAVEPOINT: &str = "/* sqlite-vol writer */ RELEASE sqlite_vol_write";
+const UNDO_SAVEPOINT: &str = "/* sqlite-vol writer */ ROLLBACK TO sqlite_vol_write";
 /// How often a `COMMIT` that SQLite calls busy is tried again (each try waits `busy_timeout`).
 const COMMIT_TRIES: u32 = 3;
 
@@ -124,7 +132,9 @@ impl Writer {
         if batch.is_empty() {
             return Vec::new();
         }
-        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+        // A lone write needs no savepoint: if it fails, the whole transaction is rolled back instead.
+        let lone = batch.len() == 1;
+        if let Err(e) = self.cached(BEGIN) {
             let e = Error::sqlite(&self.path, "beginning a write", e);
             tracing::warn!(db = %self.path.display(), error = %e, writes = batch.len(), "could not begin a batch; its writes were not run");
             for job in batch {
@@ -142,7 +152,10 @@ impl Writer {
                 self.counters.update(|s| s.abandoned += 1);
                 continue;
             }
-            if let Err(e) = self.sql(&format!("SAVEPOINT {SAVEPOINT}")) {
+            if let Err(e) = (!lone)
+                .then(|| self.cached(OPEN_SAVEPOINT))
+                .unwrap_or(Ok(()))
+            {
                 broken = Some(format!("opening its savepoint failed: {e}"));
                 job.refuse(Error::sqlite(&self.path, "opening a savepoint", e));
                 break;
@@ -165,10 +178,21 @@ impl Writer {
                 ran.push(r);
                 break;
             }
+            if lone {
+                if !r.ok {
+                    // Its own error is its answer; nothing of it is kept.
+                    self.rollback();
+                    (r.answer)(Ok(()));
+                    return Vec::new();
+                }
+                ran.push(r);
+                continue;
+            }
             let end = if r.ok {
-                self.sql(&format!("RELEASE {SAVEPOINT}"))
+                self.cached(RELEASE_SAVEPOINT)
             } else {
-                self.sql(&format!("ROLLBACK TO {SAVEPOINT}; RELEASE {SAVEPOINT}"))
+                self.cached(UNDO_SAVEPOINT)
+                    .and_then(|()| self.cached(RELEASE_SAVEPOINT))
             };
             ran.push(r);
             if let Err(e) = end {
@@ -214,12 +238,17 @@ impl Writer {
         self.conn.execute_batch(sql)
     }
 
+    /// Runs one of the writer's own statements through the statement cache.
+    fn cached(&self, sql: &str) -> rusqlite::Result<()> {
+        self.conn.prepare_cached(sql)?.execute([]).map(|_| ())
+    }
+
     /// `COMMIT`, tried again while SQLite answers busy (a rollback journal waiting for readers); rolled back
     /// when it finally fails, so the connection is always left outside a transaction.
     fn commit(&self) -> rusqlite::Result<()> {
         let mut tries = 0;
         loop {
-            match self.sql("COMMIT") {
+            match self.cached(COMMIT) {
                 Ok(()) => return Ok(()),
                 Err(e) if is_busy(&e) && tries + 1 < COMMIT_TRIES && !self.conn.is_autocommit() => {
                     tries += 1;

@@ -504,3 +504,32 @@ fn acknowledged_writes_survive_sigkill() -> Res {
     assert_eq!(sqlite3_integrity_check(&path)?, "ok");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_failing_write_leaves_nothing_and_the_next_one_commits() -> Res {
+    let tmp = Tmp::new();
+    let db = AsyncDatabase::new(open(tmp.path(), "migrations_ok")?)?;
+    db.write(insert("taken@x".into())).await?;
+    // Alone in its batch (nothing else is queued), so it runs without a savepoint of its own.
+    let failed = db
+        .write(|c| {
+            c.execute("INSERT INTO users (email) VALUES ('half@x')", [])?;
+            c.execute("INSERT INTO users (email) VALUES ('taken@x')", [])?;
+            Ok::<_, Error>(())
+        })
+        .await;
+    assert!(
+        failed.is_err(),
+        "the UNIQUE violation is its caller's error"
+    );
+    db.write(insert("next@x".into())).await?;
+    let got: Vec<String> = db
+        .read(|c| {
+            let mut s = c.prepare("SELECT email FROM users ORDER BY email")?;
+            let rows = s.query_map([], |r| r.get(0))?;
+            Ok::<_, Error>(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+        .await?;
+    assert_eq!(got, ["next@x", "taken@x"]);
+    Ok(())
+}
