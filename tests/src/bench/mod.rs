@@ -8,6 +8,7 @@ use std::time::Duration;
 mod backup;
 mod commits;
 mod data;
+mod exec;
 mod groupcommit;
 mod offsite;
 mod service;
@@ -31,7 +32,7 @@ impl Config {
     /// # Errors
     /// A usage text.
     pub fn from_args(args: &[String]) -> Result<Config, String> {
-        let usage = "usage: bench [--size 1G] [--runs 3] [--dir DIR] [--only idle,online,restore,startup,commits,groupcommit,service,offsite]";
+        let usage = "usage: bench [--size 1G] [--runs 3] [--dir DIR] [--only idle,online,restore,startup,commits,groupcommit,service,offsite,exec]";
         let mut c = Config {
             size: 1 << 30,
             runs: 3,
@@ -272,6 +273,9 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     }
     if cfg.wants("offsite") {
         offsite::run(cfg, &ds, &mut r)?;
+    }
+    if cfg.wants("exec") {
+        exec::run(cfg, &ds, &mut r)?;
     }
     let md = r.markdown();
     println!("{md}");
