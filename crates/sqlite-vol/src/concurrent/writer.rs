@@ -152,10 +152,12 @@ impl Writer {
                 self.counters.update(|s| s.abandoned += 1);
                 continue;
             }
-            if let Err(e) = (!lone)
-                .then(|| self.cached(OPEN_SAVEPOINT))
-                .unwrap_or(Ok(()))
-            {
+            let opened = if lone {
+                Ok(())
+            } else {
+                self.cached(OPEN_SAVEPOINT)
+            };
+            if let Err(e) = opened {
                 broken = Some(format!("opening its savepoint failed: {e}"));
                 job.refuse(Error::sqlite(&self.path, "opening a savepoint", e));
                 break;
