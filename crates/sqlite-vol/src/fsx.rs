@@ -108,6 +108,46 @@ pub(crate) fn hash_file(path: &Path) -> Result<(u64, String)> {
     Ok((n, hex::encode(h.finalize())))
 }
 
+/// Copies `from` into a new file `to` (mode 0600, never over an existing file) while hashing what it
+/// copies, in one read of `from`; flushes `to` to disk as it grows and fsyncs it at the end. Returns the
+/// size and hex sha256 of what was copied, which is what `to` now holds. A failed copy removes `to`.
+pub(crate) fn copy_hashing(from: &Path, to: &Path) -> Result<(u64, String)> {
+    let mut src = File::open(from).map_err(|e| Error::io("reading", from, e))?;
+    let mut dst = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(to)
+        .map_err(|e| Error::io("creating", to, e))?;
+    let mut copy = || -> std::io::Result<(u64, String)> {
+        let mut h = sha2::Sha256::new();
+        let mut buf = vec![0u8; 4 << 20];
+        let (mut n, mut unsynced) = (0u64, 0u64);
+        loop {
+            let k = src.read(&mut buf)?;
+            if k == 0 {
+                break;
+            }
+            h.update(&buf[..k]);
+            dst.write_all(&buf[..k])?;
+            n += k as u64;
+            unsynced += k as u64;
+            // Write back as the copy grows (one large flush at the end stalls every writer on the
+            // filesystem for its whole length), without waiting for it here.
+            if unsynced >= 64 << 20 {
+                let _ = dst.sync_data();
+                unsynced = 0;
+            }
+        }
+        dst.sync_all()?;
+        Ok((n, hex::encode(h.finalize())))
+    };
+    copy().map_err(|e| {
+        let _ = fs::remove_file(to);
+        Error::io("copying to", to, e)
+    })
+}
+
 /// The last component of `p` as text (empty when there is none).
 pub(crate) fn file_name(p: &Path) -> String {
     p.file_name()
@@ -127,6 +167,19 @@ mod tests {
         write_atomic(&p, b"{}", "writing")?;
         assert_eq!(fs::read(&p)?, b"{}");
         assert!(!sidecar(&p, ".partial").exists());
+        Ok(())
+    }
+
+    #[test]
+    fn copy_hashing_copies_the_bytes_it_hashes() -> Result<(), Box<dyn std::error::Error>> {
+        let tmp = tempfile::tempdir()?;
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        let data: Vec<u8> = (0..(9u32 << 20)).map(|i| (i % 251) as u8).collect();
+        fs::write(&a, &data)?;
+        let (n, h) = copy_hashing(&a, &b)?;
+        assert_eq!((n, h), hash_file(&a)?);
+        assert_eq!(fs::read(&b)?, data);
+        assert!(copy_hashing(&a, &b).is_err(), "never over an existing file");
         Ok(())
     }
 

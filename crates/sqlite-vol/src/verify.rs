@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::fsx::hash_file;
+use crate::fsx::{self, hash_file};
 use crate::manifest::read_manifest;
 use crate::sql::{open_immutable, pragma_u64, run_check, Progress};
 use crate::{identity, migrate, Error, Result};
@@ -48,6 +48,36 @@ pub struct Verified {
 /// [`Error::BadBackup`] (or [`Error::NotADatabase`]) saying what is wrong with the file, [`Error::Io`] when
 /// it cannot be read. The file is never changed.
 pub fn verify(path: &Path, full: bool, progress: Option<&dyn Fn(Progress)>) -> Result<Verified> {
+    verify_with(path, full, progress, || hash_file(path))
+}
+
+/// [`verify()`], copying the backup to `to` in the pass that hashes it (see [`fsx::copy_hashing`]): when
+/// it returns `Ok`, `to` holds the same bytes as the verified backup, fsynced. On any error `to` is removed.
+/// This is how a restore into an empty place reads the backup once for its copy and once for its check,
+/// at the same time, instead of four times.
+///
+/// # Errors
+/// As [`verify()`], and [`Error::Io`] / [`Error::NoSpace`] for the copy.
+pub(crate) fn verify_copying(
+    path: &Path,
+    full: bool,
+    progress: Option<&dyn Fn(Progress)>,
+    to: &Path,
+) -> Result<Verified> {
+    let v = verify_with(path, full, progress, || fsx::copy_hashing(path, to));
+    if v.is_err() {
+        fsx::remove_with_sidecars(to);
+    }
+    v
+}
+
+/// [`verify()`] with the hashing pass given: `hash` returns the file's size and sha256.
+fn verify_with(
+    path: &Path,
+    full: bool,
+    progress: Option<&dyn Fn(Progress)>,
+    hash: impl FnOnce() -> Result<(u64, String)> + Send,
+) -> Result<Verified> {
     let bad = |reason: String| Error::BadBackup {
         path: path.to_path_buf(),
         reason,
@@ -112,7 +142,7 @@ pub fn verify(path: &Path, full: bool, progress: Option<&dyn Fn(Progress)>) -> R
     }
     // Hash and check at the same time: two read passes over the file, two cores.
     let (hashed, checked) = std::thread::scope(|s| {
-        let hashing = s.spawn(|| hash_file(path));
+        let hashing = s.spawn(hash);
         let checked = check_file(
             path,
             check,

@@ -1,0 +1,57 @@
+//! Restore on first start: when there is no database, the newest backup from a place, under the
+//! maintenance lock, so that instances starting together restore once.
+
+use std::path::Path;
+
+use super::{restore_under, RestoreOptions, Restored};
+use crate::fsx::{self, has_content};
+use crate::lock::MaintenanceLock;
+use crate::store::{self, Place};
+use crate::{Error, Result};
+
+/// What [`restore_if_missing`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirstStart {
+    /// The database already had content; nothing was done.
+    Exists,
+    /// There was no database and no backup of this app in the place.
+    NoBackup,
+    /// There was no database; the backup (its location) was restored.
+    Restored(String, Restored),
+}
+
+/// Restore on first start: if the database at `db` does not exist (or is empty), restores backup `name` (or,
+/// with `None`, the newest backup of `app`) from `place` into it; otherwise does nothing. Runs under the maintenance lock, so two instances
+/// starting together restore once. Object-storage backups are downloaded into `opts.backup_dir` first.
+///
+/// # Errors
+/// [`Error::Locked`] when the lock is busy past `opts.wait`; [`Error::Remote`] when the place cannot be
+/// read (a service should not start empty because the network was down); the refusals of
+/// [`crate::restore::restore`] (wrong app, newer schema, bad backup): the database is left absent.
+pub fn restore_if_missing(
+    place: &Place,
+    name: Option<&str>,
+    db: &Path,
+    app: &str,
+    opts: &RestoreOptions<'_>,
+) -> Result<FirstStart> {
+    if has_content(db) {
+        return Ok(FirstStart::Exists);
+    }
+    let dir = db.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
+    let lock = MaintenanceLock::acquire(db, "restore", opts.wait)?;
+    if has_content(db) {
+        return Ok(FirstStart::Exists);
+    }
+    let file = match name {
+        Some(n) => store::fetch(place, n, &opts.backup_dir)?,
+        None => match store::fetch_latest(place, app, &opts.backup_dir)? {
+            Some(f) => f,
+            None => return Ok(FirstStart::NoBackup),
+        },
+    };
+    let from = place.location_of(&fsx::file_name(&file));
+    let r = restore_under(&lock, &file, db, app, opts)?;
+    Ok(FirstStart::Restored(from, r))
+}
