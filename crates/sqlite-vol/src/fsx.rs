@@ -76,10 +76,17 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], action: &'static str) -> R
     })
 }
 
-/// fsyncs `file` and renames it to `to`: the last step of staging a file under a hidden name.
-pub(crate) fn sync_and_rename(file: &Path, to: &Path) -> std::io::Result<()> {
+/// fsyncs `file` and gives it the name `to` only if nothing has that name: `Ok(false)` (and `file` left
+/// where it is) when something does. The name is taken atomically (`renameat2` with `RENAME_NOREPLACE`), so
+/// a file another process created at `to` meanwhile is never replaced.
+pub(crate) fn sync_and_rename_new(file: &Path, to: &Path) -> std::io::Result<bool> {
     File::open(file)?.sync_all()?;
-    fs::rename(file, to)
+    let cwd = rustix::fs::CWD;
+    match rustix::fs::renameat_with(cwd, file, cwd, to, rustix::fs::RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::EXIST) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// fsyncs a folder, so that names created or removed in it survive a power loss.

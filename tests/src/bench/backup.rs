@@ -386,8 +386,18 @@ pub fn restore(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String
         1,
         "ratio to cp + fsync",
     );
-    r.target("restore onto an empty volume ÷ cp + fsync", mbps[3] / mbps[1], 0.6, false);
-    r.target("restore into the live database ÷ sqlite3 .restore", mbps[0] / mbps[2], 1.2, false);
+    r.target(
+        "restore onto an empty volume ÷ cp + fsync",
+        mbps[3] / mbps[1],
+        0.6,
+        false,
+    );
+    r.target(
+        "restore into the live database ÷ sqlite3 .restore",
+        mbps[0] / mbps[2],
+        1.2,
+        false,
+    );
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }

@@ -4,6 +4,8 @@
 //! The copy goes to a hidden `.<name>.restoring` beside the database. It is only renamed into place once
 //! the hash matches the manifest, the check says ok, the backup is this app's with a schema the caller
 //! knows, the copy is fsynced and switched to WAL; then the folder is fsynced. Anything else removes it.
+//! The name is taken only if it is still free: a file another process opened or created there meanwhile is
+//! never replaced (the caller then restores into it through the live path).
 
 use std::path::Path;
 
@@ -11,17 +13,26 @@ use rusqlite::Connection;
 
 use super::{refusals, RestoreOptions};
 use crate::fsx::{self, remove_orphans, remove_with_sidecars};
-use crate::verify::verify_copying;
+use crate::verify::{verify_copying, Verified};
 use crate::{Error, Result};
 
-/// Restores `file` into the empty place `db`; returns (page count, schema version). The caller holds the
-/// lock and has seen that there is no database.
+/// How the empty-place restore ended.
+pub(super) enum Placed {
+    /// The copy is the database now: (page count, schema version).
+    Done(u64, Option<i64>),
+    /// A file appeared at the database's name meanwhile (another process opened or created it): nothing was
+    /// replaced, and the verified backup must go in through the live path.
+    Taken(Verified),
+}
+
+/// Restores `file` into the empty place `db`. The caller holds the lock and has seen that there is no
+/// database with content.
 pub(super) fn restore(
     file: &Path,
     db: &Path,
     app: &str,
     opts: &RestoreOptions<'_>,
-) -> Result<(u64, Option<i64>)> {
+) -> Result<Placed> {
     remove_orphans(db)?;
     let dir = db.parent().unwrap_or(Path::new("/"));
     let staged = dir.join(format!(".{}.restoring", fsx::file_name(db)));
@@ -30,16 +41,24 @@ pub(super) fn restore(
         let v = verify_copying(file, opts.full_check, opts.progress, &staged)?;
         refusals(&v, file, app, opts)?;
         to_wal(&staged, db)?;
-        fsx::sync_and_rename(&staged, db)
+        let named = fsx::sync_and_rename_new(&staged, db)
             .map_err(|e| Error::io("placing the restored database at", db, e))?;
-        Ok((v.page_count, v.schema_version))
+        Ok(if named {
+            Placed::Done(v.page_count, v.schema_version)
+        } else {
+            Placed::Taken(v)
+        })
     })();
-    if placed.is_err() {
-        remove_with_sidecars(&staged);
-        return placed;
+    match placed {
+        Ok(Placed::Done(pages, schema)) => {
+            fsx::sync_dir(dir)?;
+            Ok(Placed::Done(pages, schema))
+        }
+        other => {
+            remove_with_sidecars(&staged);
+            other
+        }
     }
-    fsx::sync_dir(dir)?;
-    placed
 }
 
 /// Switches the staged copy (a backup: rollback-journal mode) to WAL, which services expect. Closing the

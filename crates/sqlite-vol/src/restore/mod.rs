@@ -185,8 +185,14 @@ fn apply(
         let (safety, pages, schema) = live::restore(&verified, file, db, app, opts)?;
         (safety, pages, schema, false)
     } else {
-        let (pages, schema) = empty::restore(file, db, app, opts)?;
-        (None, pages, schema, true)
+        match empty::restore(file, db, app, opts)? {
+            empty::Placed::Done(pages, schema) => (None, pages, schema, true),
+            empty::Placed::Taken(verified) => {
+                tracing::warn!(db = %db.display(), "a file appeared at the database's name during the restore: restoring into it instead of replacing it");
+                let (safety, pages, schema) = live::restore(&verified, file, db, app, opts)?;
+                (safety, pages, schema, false)
+            }
+        }
     };
     let restored = Restored {
         from: file.to_path_buf(),

@@ -439,3 +439,65 @@ fn restore_on_first_start_refuses_another_apps_backup_and_creates_nothing() -> T
     ));
     Ok(())
 }
+
+/// A Python process that opens the (empty) file at argv[1], says `open`, and after a line on stdin counts
+/// the users it sees through that same open connection.
+const HOLDS_AN_EMPTY_FILE: &str = r#"
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("PRAGMA schema_version").fetchone()
+print("open", flush=True)
+sys.stdin.readline()
+print(c.execute("SELECT count(*) FROM users").fetchone()[0], flush=True)
+"#;
+
+#[test]
+fn restore_onto_an_empty_file_another_process_has_open_goes_into_it_not_around_it() -> TestResult {
+    use std::io::{BufRead, Write};
+    let tmp = Tmp::new();
+    let src = open(&tmp.path().join("src"), "migrations_ok")?;
+    add_user(&src, "kept@example.com")?;
+    let backup = src.backup(None)?.path;
+    let dir = tmp.path().join("new");
+    std::fs::create_dir_all(&dir)?;
+    let db = dir.join("it.db");
+    let mut py = std::process::Command::new("python3")
+        .args(["-c", HOLDS_AN_EMPTY_FILE])
+        .arg(&db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut out = std::io::BufReader::new(py.stdout.take().ok_or("stdout")?);
+    let mut line = String::new();
+    out.read_line(&mut line)?;
+    assert_eq!(line.trim(), "open");
+    assert!(
+        db.is_file() && std::fs::metadata(&db)?.len() == 0,
+        "an empty file is there"
+    );
+    let restored = sqlite_vol::restore::restore(
+        &backup,
+        &db,
+        "it",
+        &RestoreOptions::new(tmp.path().join("safety")),
+    )?;
+    // Replacing the name would have left the Python process on the old, empty file.
+    py.stdin.take().ok_or("stdin")?.write_all(b"go\n")?;
+    line.clear();
+    out.read_line(&mut line)?;
+    py.wait()?;
+    assert_eq!(
+        line.trim(),
+        "1",
+        "the process that had the file open sees the restored data"
+    );
+    assert_eq!(users(&db)?, ["kept@example.com"]);
+    assert!(restored.page_count > 0);
+    assert!(
+        std::fs::read_dir(&dir)?
+            .flatten()
+            .all(|e| !e.file_name().to_string_lossy().contains("restoring")),
+        "no staged copy is left behind"
+    );
+    Ok(())
+}
