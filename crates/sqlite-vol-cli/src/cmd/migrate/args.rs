@@ -9,7 +9,6 @@ use crate::cli::{LockWait, Output};
 
 /// `migrate`.
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct MigrateArgs {
     /// The directory of SQL migrations (`V1__create_users.sql`, …); `--dir` is accepted too.
     #[arg(

@@ -18,6 +18,15 @@ use super::{Exit, Target};
 pub fn run(t: &Target, a: &MigrateArgs) -> anyhow::Result<Exit> {
     let dir = &a.migrations;
     let load = || Migrations::from_dir(dir);
+    let x = &a.apply;
+    if a.action.is_some()
+        && (x.dry_run || x.no_safety_backup || x.out.json || x.lock.wait.is_some())
+    {
+        anyhow::bail!(
+            "--dry-run, --no-safety-backup, --json and --wait before a `migrate` subcommand belong to applying; \
+             give them after the subcommand (`sqlite-vol migrate status --json`)"
+        );
+    }
     match &a.action {
         None => apply::run(t, dir, &a.apply),
         Some(MigrateCommand::Apply(x)) => apply::run(t, dir, x),
