@@ -151,6 +151,16 @@ fn summary(facts: &BTreeMap<String, String>) -> String {
     format!("columns {}", cols.join(", "))
 }
 
+/// A row of `pragma_table_xinfo`.
+struct Column {
+    name: String,
+    ty: String,
+    notnull: bool,
+    default: Option<String>,
+    pk: i64,
+    hidden: i64,
+}
+
 /// The facts of one ordinary table.
 fn table_facts(
     conn: &Connection,
@@ -162,46 +172,45 @@ fn table_facts(
     let mut stmt = conn.prepare(
         "SELECT cid, name, type, \"notnull\", dflt_value, pk, hidden FROM pragma_table_xinfo(?1) ORDER BY cid",
     )?;
-    let cols: Vec<(i64, String, String, bool, Option<String>, i64, i64)> = stmt
+    let cols: Vec<Column> = stmt
         .query_map([name], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            ))
+            Ok(Column {
+                name: r.get(1)?,
+                ty: r.get(2)?,
+                notnull: r.get(3)?,
+                default: r.get(4)?,
+                pk: r.get(5)?,
+                hidden: r.get(6)?,
+            })
         })?
         .collect::<rusqlite::Result<_>>()?;
     let mut pk: Vec<(i64, String)> = Vec::new();
-    for (pos, (_, col, ty, notnull, default, in_pk, hidden)) in cols.into_iter().enumerate() {
-        let lname = col.to_lowercase();
-        let ty = ty
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_uppercase();
+    for (pos, c) in cols.into_iter().enumerate() {
+        let lname = c.name.to_lowercase();
+        let ty =
+            c.ty.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_uppercase();
         let mut v = format!(
             "#{} {}",
             pos + 1,
             if ty.is_empty() { "(no type)" } else { &ty }
         );
-        if notnull {
+        if c.notnull {
             v.push_str(" NOT NULL");
         }
-        if let Some(d) = default {
+        if let Some(d) = c.default {
             v.push_str(&format!(" DEFAULT {}", normalised(&d)));
         }
-        if let Some(c) = collations.get(&lname) {
-            v.push_str(&format!(" COLLATE {c}"));
+        if let Some(coll) = collations.get(&lname) {
+            v.push_str(&format!(" COLLATE {coll}"));
         }
-        if hidden == 2 || hidden == 3 {
+        if c.hidden == 2 || c.hidden == 3 {
             v.push_str(" GENERATED");
         }
-        if in_pk > 0 {
-            pk.push((in_pk, lname.clone()));
+        if c.pk > 0 {
+            pk.push((c.pk, lname.clone()));
         }
         facts.insert(format!("column {lname}"), v);
     }
