@@ -84,8 +84,9 @@ pub enum Command {
     Prune(PruneArgs),
     /// Integrity check of the live database (read-only).
     Check(CheckArgs),
-    /// Apply SQL migrations (`V1__name.sql`, …) from a directory, with the library's refusals.
-    Migrate(MigrateArgs),
+    /// Apply SQL migrations (`V1__name.sql`, …) from a directory, with the library's refusals; or, with a
+    /// subcommand, see their status, create the next one, baseline, plan, repair or go back.
+    Migrate(crate::cmd::migrate::MigrateArgs),
     /// Create and stamp a new, empty database on purpose (optionally migrated), so that every later start
     /// can run with SQLITE_VOL_EXPECT_EXISTING=1. Refuses when a database is already there.
     Init(InitArgs),
@@ -238,26 +239,6 @@ pub struct CheckArgs {
     /// `--json`.
     #[command(flatten)]
     pub out: Output,
-}
-
-/// `migrate`.
-#[derive(Debug, Args)]
-pub struct MigrateArgs {
-    /// The directory of SQL migrations (`V1__create_users.sql`, …); `--dir` is accepted too.
-    #[arg(long, alias = "dir", value_name = "DIR")]
-    pub migrations: PathBuf,
-    /// Print the plan (current version, pending migrations) and change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Do not back up a database that holds data before migrating it.
-    #[arg(long)]
-    pub no_safety_backup: bool,
-    /// `--json`.
-    #[command(flatten)]
-    pub out: Output,
-    /// `--wait SECS`.
-    #[command(flatten)]
-    pub lock: LockWait,
 }
 
 /// `init`.

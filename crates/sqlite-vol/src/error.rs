@@ -384,6 +384,18 @@ pub enum Error {
         /// What ended the batch.
         reason: String,
     },
+
+    /// A migration tool (baseline, repair, back, a planned-time limit, a new file) refused; nothing was
+    /// changed.
+    #[error("{action} refused for {path}: {reason}")]
+    MigrationRefused {
+        /// The database file (or migrations folder).
+        path: PathBuf,
+        /// What was refused, e.g. `baseline to V3`.
+        action: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -442,6 +454,7 @@ impl Error {
                 | Error::SchemaTooNew { .. }
                 | Error::DivergentMigration { .. }
                 | Error::ResetRefused { .. }
+                | Error::MigrationRefused { .. }
         )
     }
 }

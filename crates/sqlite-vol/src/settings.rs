@@ -86,6 +86,10 @@ pub struct Settings {
     /// `s3://bucket/prefix` or a folder. The log says loudly that it did.
     #[cfg_attr(feature = "clap", arg(long, env = RESTORE_FROM, value_name = "DIR|s3://BUCKET/PREFIX"))]
     pub restore_from: Option<String>,
+    /// Refuse to apply, to a database holding data, a pending migration whose rehearsal
+    /// (`sqlite-vol migrate plan`) took longer than this, or that was never rehearsed (`30s`, `2m`).
+    #[cfg_attr(feature = "clap", arg(long, env = MIGRATION_LIMIT, value_parser = flag_duration, value_name = "DURATION"))]
+    pub migration_limit: Option<Duration>,
 }
 
 impl Settings {
@@ -112,6 +116,7 @@ impl Settings {
             backup_keep: env_count(BACKUP_KEEP)?,
             backup_to: env_str(BACKUP_TO),
             restore_from: env_str(RESTORE_FROM),
+            migration_limit: env_duration(MIGRATION_LIMIT)?,
         })
     }
 
@@ -129,6 +134,7 @@ impl Settings {
             backup_keep: self.backup_keep.or(base.backup_keep),
             backup_to: self.backup_to.or(base.backup_to),
             restore_from: self.restore_from.or(base.restore_from),
+            migration_limit: self.migration_limit.or(base.migration_limit),
         }
     }
 
@@ -177,6 +183,8 @@ pub const BACKUP_TO: &str = "SQLITE_VOL_BACKUP_TO";
 /// Where to restore the newest backup from when the database does not exist at startup: `s3://bucket/prefix`
 /// or a folder.
 pub const RESTORE_FROM: &str = "SQLITE_VOL_RESTORE_FROM";
+/// The longest a pending migration's rehearsal may have taken for startup to apply it.
+pub const MIGRATION_LIMIT: &str = "SQLITE_VOL_MIGRATION_LIMIT";
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name)

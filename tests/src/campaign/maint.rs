@@ -72,15 +72,15 @@ pub(super) fn digest(db: &Path) -> Result<String, String> {
     Ok(format!("{marker}:{}", hex::encode(h.finalize())))
 }
 
-fn integrity(db: &Path) -> String {
+pub(super) fn integrity(db: &Path) -> String {
     crate::support::sqlite3_integrity(db)
 }
 
-fn lock_free(db: &Path) -> bool {
+pub(super) fn lock_free(db: &Path) -> bool {
     MaintenanceLock::acquire(db, "campaign probe", Wait::No).is_ok()
 }
 
-fn cli(args: &[&str], db: &Path) -> Command {
+pub(super) fn cli(args: &[&str], db: &Path) -> Command {
     let mut c = Command::new(bin("sqlite-vol"));
     c.args(args)
         .arg("--db")
@@ -114,7 +114,7 @@ pub(super) fn kill_within(mut c: Command, span: Duration, rng: &mut Rng) -> Resu
     Ok(running)
 }
 
-fn reset(db: &Path, pristine: &Path) -> Result<(), String> {
+pub(super) fn reset(db: &Path, pristine: &Path) -> Result<(), String> {
     for s in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{s}", db.display()));
     }

@@ -19,7 +19,7 @@ mod generate;
 mod healthcheck;
 mod init;
 mod list;
-mod migrate;
+pub mod migrate;
 mod prune;
 mod reset;
 mod restore;

@@ -199,6 +199,14 @@ impl Builder {
         self
     }
 
+    /// Refuse to apply, to a database that holds data, a pending migration whose rehearsal by
+    /// [`crate::migrate::plan`] took longer than `limit`, or that was never rehearsed with its current text
+    /// (overrides `SQLITE_VOL_MIGRATION_LIMIT`; default: no limit).
+    pub fn migration_limit(mut self, limit: Duration) -> Builder {
+        self.explicit.migration_limit = Some(limit);
+        self
+    }
+
     /// Whether to switch the database to WAL where the volume allows it (default on). Off keeps a rollback
     /// journal: online backups then make writers wait while the copy is pinned.
     pub fn wal(mut self, on: bool) -> Builder {
@@ -291,6 +299,7 @@ impl Builder {
             lock_wait: self.lock_wait,
             safety_backup: self.safety_backup,
             on_create: self.on_create.take(),
+            migration_limit: s.migration_limit,
         };
         let (created, applied) = setup.run(&loc, &volume, &pragmas, &backup_dir)?;
 

@@ -22,6 +22,7 @@ pub(super) struct Setup<'a> {
     pub(super) lock_wait: Duration,
     pub(super) safety_backup: bool,
     pub(super) on_create: Option<OnCreate>,
+    pub(super) migration_limit: Option<Duration>,
 }
 
 impl Setup<'_> {
@@ -65,6 +66,12 @@ impl Setup<'_> {
         let plan = self.migrations.plan(&conn, &loc.path)?;
         let mut applied = Vec::new();
         if !plan.pending.is_empty() {
+            if let Some(limit) = self.migration_limit.filter(|_| !created) {
+                if holds_data(&conn).map_err(err)? {
+                    self.migrations
+                        .check_planned(&loc.path, &plan.pending, limit)?;
+                }
+            }
             if !created && self.safety_backup && holds_data(&conn).map_err(err)? {
                 let m =
                     backup::backup_locked(&loc.path, self.app, &BackupOptions::new(backup_dir))?;

@@ -5,4 +5,5 @@ mod common;
 #[cfg(feature = "tokio")]
 mod concurrent;
 mod migrate;
+mod migrate_tools;
 mod open;

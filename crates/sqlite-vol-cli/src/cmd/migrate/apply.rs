@@ -1,4 +1,4 @@
-//! `sqlite-vol migrate --dir DIR [--dry-run]`: apply SQL migrations from a directory through the library's
+//! `sqlite-vol migrate [apply] --dir DIR [--dry-run]`: apply SQL migrations from a directory through the library's
 //! own startup path, so the refusals are the same as a service's: a changed applied migration, a database
 //! newer than the files, a failing migration (rolled back whole). A database holding data is backed up
 //! first.
@@ -8,18 +8,18 @@ use std::time::Duration;
 use sqlite_vol::rusqlite::Connection;
 use sqlite_vol::Migrations;
 
-use super::{Exit, Target};
-use crate::cli::MigrateArgs;
+use super::args::ApplyArgs;
+use crate::cmd::{Exit, Target};
 use crate::ui;
 
-/// Plans or applies the migrations in `a.migrations`.
-pub fn run(t: &Target, a: &MigrateArgs) -> anyhow::Result<Exit> {
-    let migrations = Migrations::from_dir(&a.migrations)?;
+/// Plans or applies the migrations in `dir`.
+pub fn run(t: &Target, dir: &std::path::Path, a: &ApplyArgs) -> anyhow::Result<Exit> {
+    let migrations = Migrations::from_dir(dir)?;
     let path = &t.loc.path;
     if a.dry_run {
         let exists = path.is_file();
         let conn = if exists {
-            super::open_read_only(path, Duration::from_secs(5))?
+            crate::cmd::open_read_only(path, Duration::from_secs(5))?
         } else {
             Connection::open_in_memory()?
         };

@@ -5,6 +5,32 @@
 //! has migrations this build does not know — an older image started on a newer database — is refused
 //! ([`Error::SchemaTooNew`]) and never touched. Pending migrations run in one transaction, so a failing one
 //! leaves the database exactly as it was. Nothing here drops or recreates a table.
+//!
+//! Around that engine, the tools to live with migrations: [`status`](status()) (applied, pending,
+//! divergent, unknown), [`new`](new_migration) (the next numbered file), [`baseline`](baseline()) (adopt a
+//! database made before migrations existed, after proving its [`schema`]), [`plan`](plan()) (rehearse on a
+//! copy, timed), [`repair`](repair()) (accept a comment-only edit, audited) and [`back`](back()) (restore
+//! the backup taken before the newest migration). The text of each applied migration and the repair audit
+//! trail are kept in the toolkit's own tables ([`ledger`]).
+
+mod back;
+mod baseline;
+pub mod ledger;
+mod new;
+mod plan;
+mod repair;
+pub mod schema;
+mod sqltext;
+mod status;
+
+pub use back::{back, back_plan, BackPlan, TableRows};
+pub use baseline::{baseline, baseline_diff, Baselined};
+pub use ledger::{HistoryRow, Repair};
+pub use new::{new_migration, Created};
+pub use plan::{plan, recorded_plan, PlanRecord, Planned, Step};
+pub use repair::{repair, RepairOptions, Repaired};
+pub use sqltext::line_diff;
+pub use status::{status, Entry, Report, State};
 
 use std::path::{Path, PathBuf};
 
@@ -83,6 +109,11 @@ impl Migrations {
     /// The highest version known to this build, if any.
     pub fn latest(&self) -> Option<i64> {
         self.list.iter().map(|m| i64::from(m.version())).max()
+    }
+
+    /// The migration numbered `version`, if this set has it.
+    fn get(&self, version: i64) -> Option<&Migration> {
+        self.list.iter().find(|m| i64::from(m.version()) == version)
     }
 
     fn runner(&self) -> Runner {
@@ -179,11 +210,22 @@ impl Migrations {
             return Ok(Vec::new());
         }
         match self.runner().run(conn) {
-            Ok(report) => Ok(report
-                .applied_migrations()
-                .iter()
-                .map(|m| format!("V{}__{}", m.version(), m.name()))
-                .collect()),
+            Ok(report) => {
+                let applied: Vec<&Migration> = report
+                    .applied_migrations()
+                    .iter()
+                    .filter_map(|m| self.get(i64::from(m.version())))
+                    .collect();
+                // Kept so that a later change to a file can be shown and judged; the migrations are
+                // applied whether or not this succeeds.
+                if let Err(e) = ledger::record_texts(conn, &applied) {
+                    tracing::warn!(db = %path.display(), error = %e, "could not record the text of the applied migrations");
+                }
+                Ok(applied
+                    .iter()
+                    .map(|m| format!("V{}__{}", m.version(), m.name()))
+                    .collect())
+            }
             Err(e) => Err(Error::MigrationFailed {
                 path: PathBuf::from(path),
                 migration: if plan.pending.len() == 1 {
