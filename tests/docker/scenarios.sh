@@ -624,4 +624,5 @@ main() {
     summary
 }
 
+source "$ROOT/tests/docker/outside.sh"
 main "$@"
