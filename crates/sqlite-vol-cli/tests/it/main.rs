@@ -5,4 +5,4 @@ mod bad_input;
 mod commands;
 mod concurrency;
 mod lifecycle;
-mod util;
+mod support;

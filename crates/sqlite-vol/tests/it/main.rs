@@ -1,6 +1,6 @@
 //! Integration tests of the core crate on real files, real mounts and real processes.
 
 mod backup;
-mod common;
 mod migrate;
 mod open;
+mod support;
