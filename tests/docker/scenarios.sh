@@ -7,11 +7,12 @@
 #   bash tests/docker/scenarios.sh            all scenarios
 #   bash tests/docker/scenarios.sh stop_wal   only the scenarios whose names contain one of the arguments
 #
-# Environment: SVT_IMAGE (default sqlite-vol-accounts:test; the build stage is kept as SVT_IMAGE-build-cache),
+# Environment (the scripts in tests/ name their own variables SQLITE_VOL_…):
+# SQLITE_VOL_DOCKER_IMAGE (default sqlite-vol-accounts:test; the build stage is kept as <image>-build-cache),
 # SQLITE_VOL_MOTO_SERVER / SQLITE_VOL_LITESTREAM (the off-site tools; default: where tests/tools.sh puts them,
 # installed by it when missing),
-# SVT_KEEP_ENGINE=1 (leave a dockerd this script started running), SVT_PRUNE=1|0 (remove untagged images after
-# the build; default: only on an engine this script started), SVT_LOG_DIR (build log and container logs of
+# SQLITE_VOL_DOCKER_KEEP_ENGINE=1 (leave a dockerd this script started running), SQLITE_VOL_DOCKER_PRUNE=1|0 (remove untagged images after
+# the build; default: only on an engine this script started), SQLITE_VOL_DOCKER_LOG_DIR (build log and container logs of
 # failures; default /tmp/sqlite-vol-docker-tests).
 set -uo pipefail
 
@@ -20,10 +21,10 @@ cd "$ROOT" || exit 2
 # shellcheck source=tests/docker/engine.sh
 source "$ROOT/tests/docker/engine.sh"
 
-IMAGE=${SVT_IMAGE:-sqlite-vol-accounts:test}
+IMAGE=${SQLITE_VOL_DOCKER_IMAGE:-sqlite-vol-accounts:test}
 RUN_ID=svt$(date +%s)$$
 LABEL="org.sqlite-vol.test-run=$RUN_ID"
-LOG_DIR=${SVT_LOG_DIR:-/tmp/sqlite-vol-docker-tests}
+LOG_DIR=${SQLITE_VOL_DOCKER_LOG_DIR:-/tmp/sqlite-vol-docker-tests}
 WORK=$(mktemp -d /tmp/sqlite-vol-docker-run.XXXXXX)
 COMPOSE_PROJECTS=()
 # The merged compose file of each project (same order as COMPOSE_PROJECTS), for `down -v` at exit.
@@ -64,7 +65,7 @@ cleanup() {
     fi
     for pid in "${MOTO_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
     rm -rf "$WORK"
-    [ "${SVT_KEEP_ENGINE:-0}" = 1 ] || engine_teardown
+    [ "${SQLITE_VOL_DOCKER_KEEP_ENGINE:-0}" = 1 ] || engine_teardown
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -209,7 +210,7 @@ compose_project() {
     MERGED=$WORK/compose.$1.yaml
     COMPOSE_PROJECTS+=("$PROJECT")
     COMPOSE_FILES+=("$MERGED")
-    SVT_IMAGE=$IMAGE SVT_PORT=$4 docker-compose -f "$2" -f "$3" config \
+    SQLITE_VOL_DOCKER_IMAGE=$IMAGE SQLITE_VOL_DOCKER_PORT=$4 docker-compose -f "$2" -f "$3" config \
         >"$WORK/compose.config.yaml" 2>"$WORK/compose.err" ||
         { fail "docker-compose config: $(tail -n 3 "$WORK/compose.err")"; return 1; }
     awk '
@@ -550,7 +551,7 @@ litestream_compose_survives_losing_the_data_volume() {
 # (its id is the last " ---> ID" before the runtime stage's FROM in the build log; building it again with
 # --target would race with anyone editing the sources meanwhile), then drop the untagged images earlier runs
 # left (each source change leaves a build-stage image of ~1.8 GB). Pruning only on an engine this script
-# started (a dedicated test engine), or with SVT_PRUNE=1.
+# started (a dedicated test engine), or with SQLITE_VOL_DOCKER_PRUNE=1.
 keep_build_cache() {
     local id
     id=$(awk '/Step [0-9]+\/[0-9]+ : FROM / { if (++n == 2) { print last; exit } }
@@ -559,7 +560,7 @@ keep_build_cache() {
         log "could not tag the build stage; not pruning (the next build may be slower)"
         return 0
     fi
-    if [ "${SVT_PRUNE:-$ENGINE_STARTED_DOCKERD}" = 1 ]; then
+    if [ "${SQLITE_VOL_DOCKER_PRUNE:-$ENGINE_STARTED_DOCKERD}" = 1 ]; then
         docker image prune -f >/dev/null 2>&1
     fi
 }
@@ -626,4 +627,5 @@ main() {
     summary
 }
 
+source "$ROOT/tests/docker/outside.sh"
 main "$@"

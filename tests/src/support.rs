@@ -1,5 +1,6 @@
 //! Process and HTTP helpers: spawn the real service on a free loopback port, speak minimal HTTP/1.1, ask
-//! the stock `sqlite3` shell for an integrity check.
+//! the stock `sqlite3` shell for an integrity check. Binary lookup, the shell and running as another user
+//! come from the workspace's test-support crate.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -12,22 +13,10 @@ use serde_json::{json, Value};
 
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// A workspace binary beside the running one (`target/debug/<name>` from `target/debug/deps/it-…` or from
-/// `target/debug/campaign`). `cargo build --workspace` builds them; tests/run.sh does it first.
-pub fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    exe.ancestors()
-        .skip(1)
-        .take(2)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "{name} is not built beside {}: run `cargo build --workspace` first",
-                exe.display()
-            )
-        })
-}
+/// A command run as another user (`setpriv`).
+pub use test_support::as_user;
+/// A workspace binary beside the running one; `cargo build --workspace` builds them.
+pub use test_support::workspace_bin as bin;
 
 /// A running `accounts` process.
 pub struct Service {
@@ -214,19 +203,8 @@ pub fn http(
     Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
 }
 
-/// `PRAGMA integrity_check` by the stock sqlite3 shell, a foreign client.
-pub fn sqlite3_integrity(db: &Path) -> String {
-    let out = Command::new("sqlite3")
-        .arg(db)
-        .arg("PRAGMA integrity_check;")
-        .output()
-        .expect("sqlite3 shell (apt-get install sqlite3)");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout).trim(),
-        String::from_utf8_lossy(&out.stderr).trim()
-    )
-}
+/// `PRAGMA integrity_check` by the stock sqlite3 shell, a foreign client, with its errors.
+pub use test_support::sqlite3::integrity_report as sqlite3_integrity;
 
 /// Sends raw request bytes and returns the status code (0 if the server closed without answering).
 pub fn http_raw(addr: &str, request: &[u8]) -> std::io::Result<u16> {

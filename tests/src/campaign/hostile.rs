@@ -64,13 +64,8 @@ fn sh(cmd: &str, args: &[&str]) -> Result<(), String> {
 fn accounts_refusal(dir: &Path, uid: Option<u32>) -> Result<Output, String> {
     let mut c = match uid {
         Some(u) => {
-            let mut c = Command::new("setpriv");
-            c.args([
-                format!("--reuid={u}"),
-                format!("--regid={u}"),
-                "--clear-groups".into(),
-            ])
-            .arg(bin("accounts"));
+            let mut c = crate::support::as_user(u, u, &[]);
+            c.arg(bin("accounts"));
             c
         }
         None => Command::new(bin("accounts")),

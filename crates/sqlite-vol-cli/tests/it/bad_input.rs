@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::{noise, Env, TestResult};
+use crate::support::{noise, Env, TestResult};
 
 /// Runs `verify FILE` and `restore --yes FILE` on a bad file and checks both refuse it with `code`, saying
 /// `says`, leaving the live database and the backup directory as they were.

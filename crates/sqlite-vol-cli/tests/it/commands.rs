@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use crate::util::{sqlite3, Env, TestResult};
+use crate::support::{sqlite3, Env, TestResult};
 
 #[test]
 fn status_json_has_the_documented_keys_with_only_the_environment_set() -> TestResult {
@@ -305,7 +305,7 @@ fn check_fails_with_exit_1_on_a_damaged_database() -> TestResult {
     let mut bytes = std::fs::read(&env.db)?;
     let page = 4096;
     let at = bytes.len() / 2 / page * page;
-    bytes[at..at + page].copy_from_slice(&crate::util::noise(page, 7));
+    bytes[at..at + page].copy_from_slice(&crate::support::noise(page, 7));
     std::fs::write(&env.db, bytes)?;
     let r = env.run(&["check", "--full", "--json"]).expect(1);
     assert_eq!(r.json()["ok"], false, "{}", r.stdout);

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{sqlite3, Env, TestResult};
+use crate::support::{sqlite3, Env, TestResult};
 
 /// A Python helper process, killed when dropped.
 pub(crate) struct Py {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{sqlite3, Env, Run, TestResult};
+use crate::support::{sqlite3, Env, Run, TestResult};
 
 /// The child's interpreter: the distribution's, as in the container template (readable by any user).
 const PYTHON: &str = "/usr/bin/python3";

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::concurrency::{Py, HOLD_LOCK};
-use crate::util::{sqlite3, Env, Run, TestResult, BIN};
+use crate::support::{sqlite3, Env, Run, TestResult, BIN};
 
 /// Whether `reset` sees the test's data folder as a persistent volume inside a container, and so needs
 /// `--force`. In a container whose root is a real disk (this project's sandboxes have `/.dockerenv` and an

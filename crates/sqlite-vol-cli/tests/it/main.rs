@@ -7,4 +7,4 @@ mod concurrency;
 mod exec;
 mod lifecycle;
 mod migrations;
-mod util;
+mod support;

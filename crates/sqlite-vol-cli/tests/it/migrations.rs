@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::util::{Env, TestResult};
+use crate::support::{Env, TestResult};
 
 /// What the accounts app ran at every start before it had migrations: its V1 schema, written as a
 /// script with `CREATE TABLE IF NOT EXISTS`.

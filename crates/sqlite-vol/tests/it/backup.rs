@@ -4,7 +4,7 @@ use std::path::Path;
 
 use sqlite_vol::{BackupOptions, Error, RestoreOptions};
 
-use crate::common::{
+use crate::support::{
     add_user, builder, count_users, db_bytes, open, sqlite3_integrity_check, TestResult, Tmp,
 };
 
@@ -222,7 +222,7 @@ fn backup_to_a_full_filesystem_removes_the_partial_and_says_no_space() -> TestRe
     let live = db.location().path.clone();
     let before = db_bytes(&live);
     let full = tmp.path().join("full");
-    let _m = crate::common::MountGuard::tmpfs(&full, "64k");
+    let _m = crate::support::MountGuard::tmpfs(&full, "64k");
     let err = sqlite_vol::backup::backup(&live, "it", &BackupOptions::new(&full))
         .expect_err("64 KiB cannot hold it");
     assert!(

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use sqlite_vol::{AsyncDatabase, Database, Error, WriterOptions};
 use tokio::task::JoinHandle;
 
-use crate::common::{builder, open, sqlite3_integrity_check, Tmp};
+use crate::support::{builder, open, sqlite3_integrity_check, Tmp};
 
 type Res = Result<(), Box<dyn std::error::Error>>;
 

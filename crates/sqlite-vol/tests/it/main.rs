@@ -1,9 +1,9 @@
 //! Integration tests of the core crate on real files, real mounts and real processes.
 
 mod backup;
-mod common;
 #[cfg(feature = "tokio")]
 mod concurrent;
 mod migrate;
 mod migrate_tools;
 mod open;
+mod support;

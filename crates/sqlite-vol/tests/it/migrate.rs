@@ -2,7 +2,7 @@
 
 use sqlite_vol::Error;
 
-use crate::common::{add_user, count_users, db_bytes, open, TestResult, Tmp};
+use crate::support::{add_user, count_users, db_bytes, open, TestResult, Tmp};
 
 fn seed(dir: &std::path::Path) -> TestResult {
     let db = open(dir, "migrations_ok")?;
@@ -106,7 +106,7 @@ fn migrate_plan_reports_pending_without_changing_anything() -> TestResult {
     let path = tmp.path().join("it.db");
     let before = db_bytes(&path);
     let conn = rusqlite::Connection::open(&path)?;
-    let plan = crate::common::migrations("migrations_v2").plan(&conn, &path)?;
+    let plan = crate::support::migrations("migrations_v2").plan(&conn, &path)?;
     assert_eq!(
         (plan.current, plan.pending),
         (Some(1), vec!["V2__notes".to_string()])

@@ -10,7 +10,7 @@ use sqlite_vol::lock::{MaintenanceLock, Wait};
 use sqlite_vol::migrate::{self, RepairOptions, State};
 use sqlite_vol::{Database, Error, Migrations, RestoreOptions};
 
-use crate::common::{add_user, count_users, db_bytes, fixture, migrations, open, TestResult, Tmp};
+use crate::support::{add_user, count_users, db_bytes, fixture, migrations, open, TestResult, Tmp};
 
 fn reason(text: &str, force: bool) -> RepairOptions {
     RepairOptions {

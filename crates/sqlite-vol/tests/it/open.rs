@@ -4,7 +4,7 @@ use std::process::Command;
 
 use sqlite_vol::{Database, Error, VolumeKind};
 
-use crate::common::{
+use crate::support::{
     add_user, count_users, db_bytes, migrations, open, seed_user, MountGuard, TestResult, Tmp,
 };
 
@@ -189,8 +189,7 @@ fn unwritable_directory_names_uid_owner_mode_and_chown_fix() -> TestResult {
         tmp.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )?;
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+    let out = test_support::as_user(65534, 65534, &[])
         .arg(std::env::current_exe()?)
         .args([
             "--exact",
@@ -235,8 +234,7 @@ fn a_database_writable_through_a_supplementary_group_opens() -> TestResult {
         let mode = if path.is_dir() { 0o770 } else { 0o660 };
         std::fs::set_permissions(&path, PermissionsExt::from_mode(mode))?;
     }
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--groups=4242"])
+    let out = test_support::as_user(65534, 65534, &[4242])
         .arg(std::env::current_exe()?)
         .args([
             "--exact",

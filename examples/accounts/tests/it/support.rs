@@ -1,7 +1,7 @@
 //! Starting the app in-process for a test, and small HTTP helpers.
 //!
-//! Each [`TestApp`] has its own temporary directory (kept, and its path printed, when the test fails) and
-//! its own listener on `127.0.0.1:0`.
+//! Each [`TestApp`] has its own temporary directory (kept, and its path printed, when the test fails: the
+//! workspace's test-support crate's `TestDir`) and its own listener on `127.0.0.1:0`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use std::time::Duration;
 use accounts::Config;
 use anyhow::Context;
 use serde_json::{json, Value};
-use tempfile::TempDir;
+use test_support::TestDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -21,16 +21,14 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub db: Option<Arc<sqlite_vol::Database>>,
-    dir: Option<TempDir>,
+    dir: TestDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
 /// A temporary directory named for the test.
-pub fn tempdir() -> anyhow::Result<TempDir> {
-    Ok(tempfile::Builder::new()
-        .prefix("accounts-test-")
-        .tempdir()?)
+pub fn tempdir() -> anyhow::Result<TestDir> {
+    Ok(TestDir::with_prefix("accounts-test-"))
 }
 
 impl TestApp {
@@ -67,7 +65,7 @@ impl TestApp {
                 .timeout(Duration::from_secs(30))
                 .build()?,
             db: Some(db),
-            dir: Some(dir),
+            dir,
             stop: Some(stop),
             task: Some(task),
         })
@@ -80,9 +78,7 @@ impl TestApp {
 
     /// The temporary directory holding the database.
     pub fn dir(&self) -> &std::path::Path {
-        self.dir
-            .as_ref()
-            .map_or(std::path::Path::new(""), |d| d.path())
+        self.dir.path()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -173,11 +169,6 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
-        }
-        if std::thread::panicking() {
-            if let Some(dir) = self.dir.take() {
-                eprintln!("kept the test's directory: {}", dir.keep().display());
-            }
         }
     }
 }

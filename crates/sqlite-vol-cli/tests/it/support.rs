@@ -1,5 +1,6 @@
 //! The test harness: a temporary deployment (database directory, backup directory, migrations) and helpers
-//! to run the binary, the stock `sqlite3` shell and Python against it.
+//! to run the binary, the stock `sqlite3` shell and Python against it. The kept-on-failure folder and the
+//! shell come from the workspace's test-support crate.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -8,8 +9,6 @@ pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_sqlite-vol");
-/// The stock SQLite shell.
-pub const SQLITE3: &str = "/usr/bin/sqlite3";
 
 /// The variables the binary reads, removed so the host's environment cannot leak into a test.
 const CLEARED: &[&str] = &[
@@ -71,7 +70,7 @@ impl Run {
 /// A temporary deployment of `app`: `<root>/data/<app>.db`, backups in `<root>/backups`, migrations in
 /// `<root>/migrations`. The directory is kept (and its path printed) when the test fails.
 pub struct Env {
-    dir: Option<tempfile::TempDir>,
+    dir: test_support::TestDir,
     pub app: String,
     pub data: PathBuf,
     pub db: PathBuf,
@@ -95,13 +94,10 @@ impl Env {
     /// An empty deployment: nothing but directories and migration files.
     pub fn empty(app: &str) -> Env {
         // Under the target directory rather than /tmp, which may be a tmpfs (doctor would fail it).
-        let dir = tempfile::Builder::new()
-            .prefix("sqlite-vol-it-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .expect("temp dir");
+        let dir = test_support::TestDir::new_in("sqlite-vol-it-", env!("CARGO_TARGET_TMPDIR"));
         let root = dir.path().to_path_buf();
         let env = Env {
-            dir: Some(dir),
+            dir,
             app: app.into(),
             data: root.join("data"),
             db: root.join("data").join(format!("{app}.db")),
@@ -134,10 +130,7 @@ impl Env {
 
     /// The root of the temporary directory.
     pub fn root(&self) -> &Path {
-        self.dir
-            .as_ref()
-            .map(|d| d.path())
-            .unwrap_or(Path::new("/nonexistent"))
+        self.dir.path()
     }
 
     /// The binary, configured as in a container: `DB_PATH` is the data directory, `SQLITE_VOL_APP` the app,
@@ -202,33 +195,8 @@ impl Env {
     }
 }
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            if let Some(dir) = self.dir.take() {
-                eprintln!("test failed: keeping {}", dir.keep().display());
-            }
-        }
-    }
-}
-
-/// Runs SQL in the stock `sqlite3` shell on `db`.
-#[track_caller]
-pub fn sqlite3(db: &Path, sql: &str) -> String {
-    let o = Command::new(SQLITE3)
-        .arg(db)
-        .arg(sql)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run /usr/bin/sqlite3");
-    assert!(
-        o.status.success(),
-        "sqlite3 {} {sql:?}: {}",
-        db.display(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
+/// Runs SQL in the stock `sqlite3` shell on `db`; fails the test if the shell fails.
+pub use test_support::sqlite3::query as sqlite3;
 
 /// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
 pub fn noise(len: usize, seed: u64) -> Vec<u8> {
