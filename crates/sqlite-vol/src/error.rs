@@ -384,6 +384,68 @@ pub enum Error {
         /// What ended the batch.
         reason: String,
     },
+    /// The place's lineage marker names another database: sending this backup would mix two databases'
+    /// backups under one prefix (and push the real ones out of retention).
+    #[error(
+        "refusing to back up to {place}: it belongs to another database ({owner}; this one is {ours}). Restore \
+         from it if this machine should carry that data, choose another prefix, or adopt the place for this \
+         database with --adopt (SQLITE_VOL_BACKUP_ADOPT=1; logged)"
+    )]
+    OtherLineage {
+        /// The place.
+        place: String,
+        /// Who its marker names.
+        owner: String,
+        /// This database.
+        ours: String,
+    },
+    /// Another instance restored from the place and took a newer writer generation: this one is stale.
+    #[error(
+        "another instance has taken over {place}: its writer generation is {current}, this database's is \
+         {ours}, so this backup was refused. Stop this instance (its writes since the takeover are not \
+         backed up there), or restore it from the place to follow the new writer"
+    )]
+    TakenOver {
+        /// The place.
+        place: String,
+        /// The generation in the marker.
+        current: u64,
+        /// The generation of this database.
+        ours: u64,
+    },
+    /// The place has a lineage marker, so data should exist, but no backup to restore.
+    #[error(
+        "refusing to start empty: {marker} says {owner} backs up to {place}, but {missing}. Check the prefix \
+         (`sqlite-vol list {place}`), restore a backup there, or remove the marker if the data is really gone"
+    )]
+    LineageWithoutBackup {
+        /// The place.
+        place: String,
+        /// The marker's location.
+        marker: String,
+        /// Who the marker names.
+        owner: String,
+        /// What is missing.
+        missing: String,
+    },
+    /// A backup is encrypted (or must be) and the keys given cannot do it.
+    #[error("{path}: {reason}")]
+    Encryption {
+        /// The backup.
+        path: PathBuf,
+        /// What is wrong and the fix.
+        reason: String,
+    },
+    /// Some destinations did not get the backup; the others did.
+    #[error("the backup reached {sent} of {total} destinations; failed: {failed}")]
+    SomeDestinationsFailed {
+        /// How many got it.
+        sent: usize,
+        /// How many there are.
+        total: usize,
+        /// Each failed destination and why.
+        failed: String,
+    },
 }
 
 impl Error {
@@ -442,6 +504,10 @@ impl Error {
                 | Error::SchemaTooNew { .. }
                 | Error::DivergentMigration { .. }
                 | Error::ResetRefused { .. }
+                | Error::OtherLineage { .. }
+                | Error::TakenOver { .. }
+                | Error::LineageWithoutBackup { .. }
+                | Error::Encryption { .. }
         )
     }
 }

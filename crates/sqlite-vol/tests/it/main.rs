@@ -4,5 +4,6 @@ mod backup;
 mod common;
 #[cfg(feature = "tokio")]
 mod concurrent;
+mod lineage;
 mod migrate;
 mod open;
