@@ -8,6 +8,7 @@ use std::time::Instant;
 mod crash;
 mod doors;
 mod exec;
+mod fencing;
 mod foreign;
 pub mod groupcommit;
 mod hostile;
@@ -49,7 +50,7 @@ impl Config {
             seed: crate::support::Rng::seed_from_os(),
             only: Vec::new(),
         };
-        let usage = "usage: campaign [--quick] [--seed N] [--cycles N] [--only crash,maint,offsite,foreign,hostile,doors,security,exec,groupcommit]";
+        let usage = "usage: campaign [--quick] [--seed N] [--cycles N] [--only crash,maint,offsite,foreign,hostile,doors,security,exec,groupcommit,fencing]";
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut num = || {
@@ -169,7 +170,7 @@ pub fn run(cfg: &Config) -> ExitCode {
     let started = Instant::now();
     eprintln!("campaign: seed {} ({cfg:?})", cfg.seed);
     let mut report = Report::default();
-    let areas: [(&str, Area); 9] = [
+    let areas: [(&str, Area); 10] = [
         ("crash", crash::run),
         ("maint", maint::run),
         ("offsite", offsite::run),
@@ -179,6 +180,7 @@ pub fn run(cfg: &Config) -> ExitCode {
         ("security", security::run),
         ("exec", exec::run),
         ("groupcommit", groupcommit::run),
+        ("fencing", fencing::run),
     ];
     let mut broken = 0;
     for (name, area) in areas {
