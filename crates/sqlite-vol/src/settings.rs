@@ -91,12 +91,6 @@ pub struct Settings {
     #[cfg_attr(feature = "clap", arg(long = "adopt", env = BACKUP_ADOPT, value_parser = flag_bool,
         num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
     pub backup_adopt: Option<bool>,
-    /// Encrypt off-site backups to these age X25519 recipients (`age1…`, comma-separated).
-    #[cfg_attr(feature = "clap", arg(long = "recipient", env = BACKUP_RECIPIENTS, value_name = "AGE1…"))]
-    pub backup_recipients: Option<String>,
-    /// An age identity file (`AGE-SECRET-KEY-1…` lines) to decrypt encrypted backups with.
-    #[cfg_attr(feature = "clap", arg(long = "identity", env = BACKUP_IDENTITY, value_name = "FILE"))]
-    pub backup_identity: Option<PathBuf>,
 }
 
 impl Settings {
@@ -124,8 +118,6 @@ impl Settings {
             backup_to: env_str(BACKUP_TO),
             restore_from: env_str(RESTORE_FROM),
             backup_adopt: env_bool(BACKUP_ADOPT)?,
-            backup_recipients: env_str(BACKUP_RECIPIENTS),
-            backup_identity: env_path(BACKUP_IDENTITY),
         })
     }
 
@@ -144,8 +136,6 @@ impl Settings {
             backup_to: self.backup_to.or(base.backup_to),
             restore_from: self.restore_from.or(base.restore_from),
             backup_adopt: self.backup_adopt.or(base.backup_adopt),
-            backup_recipients: self.backup_recipients.or(base.backup_recipients),
-            backup_identity: self.backup_identity.or(base.backup_identity),
         }
     }
 
@@ -196,10 +186,6 @@ pub const BACKUP_TO: &str = "SQLITE_VOL_BACKUP_TO";
 pub const RESTORE_FROM: &str = "SQLITE_VOL_RESTORE_FROM";
 /// Adopt an off-site place that belongs to another database.
 pub const BACKUP_ADOPT: &str = "SQLITE_VOL_BACKUP_ADOPT";
-/// age X25519 recipients that off-site backups are encrypted to (comma-separated).
-pub const BACKUP_RECIPIENTS: &str = "SQLITE_VOL_BACKUP_RECIPIENTS";
-/// An age identity file that decrypts off-site backups.
-pub const BACKUP_IDENTITY: &str = "SQLITE_VOL_BACKUP_IDENTITY";
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name)

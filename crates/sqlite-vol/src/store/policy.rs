@@ -1,5 +1,4 @@
-//! How backups are sent off-site, from the settings: whether a place of another lineage may be adopted,
-//! and the age keys that encrypt and decrypt them.
+//! How backups are sent off-site, from the settings: whether a place of another lineage may be adopted.
 
 use crate::{Result, Settings};
 
@@ -15,7 +14,7 @@ impl Policy {
     /// The policy the settings ask for.
     ///
     /// # Errors
-    /// [`crate::Error::Config`] for a recipient or identity that cannot be used.
+    /// None yet; settings that cannot be used will be refused here.
     pub fn from_settings(s: &Settings) -> Result<Policy> {
         Ok(Policy {
             adopt: s.backup_adopt.unwrap_or(false),
