@@ -10,11 +10,11 @@ use serde_json::Value;
 use sqlite_vol_tests::offsite::Moto;
 use sqlite_vol_tests::support::{bin, register, sqlite3_integrity, Service, TestResult};
 
-const APP: &str = "ledger";
+pub(crate) const APP: &str = "ledger";
 const PASSWORD: &str = "correct horse battery staple";
 
 /// `sqlite-vol --db DB --app ledger ARGS…` with moto's credentials and endpoint.
-fn sv(moto: &Moto, db: &Path, args: &[&str]) -> Output {
+pub(crate) fn sv(moto: &Moto, db: &Path, args: &[&str]) -> Output {
     let mut c = Command::new(bin("sqlite-vol"));
     c.arg("--db").arg(db).args(["--app", APP]).args(args);
     for v in [
@@ -31,7 +31,7 @@ fn sv(moto: &Moto, db: &Path, args: &[&str]) -> Output {
     c.output().expect("run sqlite-vol")
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "exit {:?}\nstdout: {}\nstderr: {}",
         o.status.code(),
@@ -40,12 +40,12 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn json(o: &Output) -> Value {
+pub(crate) fn json(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("not JSON: {}", text(o)))
 }
 
 /// `sqlite-vol backup --to PLACE --json`, which must succeed; its JSON answer.
-fn backup_to(moto: &Moto, db: &Path, place: &str) -> Value {
+pub(crate) fn backup_to(moto: &Moto, db: &Path, place: &str) -> Value {
     let out = sv(moto, db, &["backup", "--to", place, "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     json(&out)
@@ -53,7 +53,7 @@ fn backup_to(moto: &Moto, db: &Path, place: &str) -> Value {
 
 /// A stamped `ledger` database with `rows` rows of 1 KiB random payload (30 000 rows ≈ 31 MiB, several
 /// multipart parts).
-fn make_db(dir: &Path, rows: usize) -> PathBuf {
+pub(crate) fn make_db(dir: &Path, rows: usize) -> PathBuf {
     let db = sqlite_vol::Database::builder(APP)
         .path(dir.join("ledger.db"))
         .backup_every(std::time::Duration::ZERO, None)
@@ -77,7 +77,7 @@ fn make_db(dir: &Path, rows: usize) -> PathBuf {
 }
 
 /// Row count and a sha256 over every row, in id order.
-fn digest(db: &Path) -> (i64, String) {
+pub(crate) fn digest(db: &Path) -> (i64, String) {
     use sha2::Digest;
     let c = rusqlite::Connection::open(db).expect("open copy");
     let mut st = c
@@ -117,9 +117,10 @@ fn a_backup_sent_to_s3_comes_back_into_an_empty_volume_with_every_row() -> TestR
         keys,
         vec![
             format!("prod/ledger/{name}"),
-            format!("prod/ledger/{name}.json")
+            format!("prod/ledger/{name}.json"),
+            "prod/ledger/ledger.lineage.json".to_string(),
         ],
-        "the data object and its manifest, nothing else"
+        "the data object, its manifest and the lineage marker, nothing else"
     );
 
     let out = sv(&moto, &db, &["list", "s3://offsite/prod/ledger", "--json"]);
@@ -239,7 +240,15 @@ fn prune_in_a_bucket_keeps_the_newest_and_clears_interrupted_uploads() -> TestRe
     let mut keys = moto.keys("prune", "p/");
     keys.sort();
     let newest = names[2].trim_start_matches("s3://prune/").to_string();
-    assert_eq!(keys, vec![newest.clone(), format!("{newest}.json")]);
+    assert_eq!(
+        keys,
+        vec![
+            newest.clone(),
+            format!("{newest}.json"),
+            "p/ledger.lineage.json".into()
+        ],
+        "prune keeps the lineage marker"
+    );
     // The local copies were left alone: prune touched only the place it was given.
     let local = sv(&moto, &db, &["list", "--json"]);
     assert_eq!(json(&local).as_array().map(Vec::len), Some(3));

@@ -130,6 +130,7 @@ pub(crate) fn backup_locked(db: &Path, app: &str, opts: &BackupOptions<'_>) -> R
             tool_version: concat!("sqlite-vol ", env!("CARGO_PKG_VERSION")).into(),
             duration_ms: started.elapsed().as_millis() as u64,
             check: c.check,
+            ..Manifest::default()
         };
         write_manifest(&manifest)?;
         fs::rename(&partial, &final_path)

@@ -130,6 +130,7 @@ pub fn diagnose(t: &Subject<'_>) -> Vec<Finding> {
     out.push(lock(&status));
     out.push(backups(t, &status));
     out.push(offsite(t, &status));
+    out.extend(lineage(t, &status));
     out.push(identity(t, &status));
     out
 }
@@ -427,6 +428,27 @@ fn offsite(t: &Subject<'_>, s: &Status) -> Finding {
             ),
         },
     }
+}
+
+/// Whether this database still owns its off-site place and holds its writer generation.
+fn lineage(t: &Subject<'_>, s: &Status) -> Option<Finding> {
+    use store::lineage::{standing, Standing};
+    let location = t.settings.backup_to.as_deref()?;
+    if !s.exists {
+        return None;
+    }
+    let place = Place::parse(location).ok()?;
+    let f = match standing(&place, t.app, &t.location.path) {
+        Err(e) => Finding::new("lineage", Level::Warn, e.to_string()),
+        Ok(Standing::NoMarker) => Finding::new("lineage", Level::Skip, format!("{place} has no lineage marker yet; the next backup creates it")),
+        Ok(Standing::Current(g)) => Finding::new("lineage", Level::Pass, format!("this database owns {place} (writer generation {g})")),
+        Ok(Standing::TakenOver { current, ours }) => Finding::new("lineage", Level::Fail,
+            format!("another instance has taken over {place}: its writer generation is {current}, this database's is {ours}; backups from here are refused"))
+            .fix("stop this instance, or restore it from the place to follow the new writer"),
+        Ok(Standing::Other(owner)) => Finding::new("lineage", Level::Fail, format!("{place} belongs to another database ({owner})"))
+            .fix("restore from it, choose another prefix, or adopt it with SQLITE_VOL_BACKUP_ADOPT=1"),
+    };
+    Some(f)
 }
 
 fn identity(t: &Subject<'_>, s: &Status) -> Finding {

@@ -396,6 +396,51 @@ pub enum Error {
         /// Why, and what to do instead.
         reason: String,
     },
+
+    /// The place's lineage marker names another database: sending this backup would mix two databases'
+    /// backups under one prefix (and push the real ones out of retention).
+    #[error(
+        "refusing to back up to {place}: it belongs to another database ({owner}; this one is {ours}). Restore \
+         from it if this machine should carry that data, choose another prefix, or adopt the place for this \
+         database with --adopt (SQLITE_VOL_BACKUP_ADOPT=1; logged)"
+    )]
+    OtherLineage {
+        /// The place.
+        place: String,
+        /// Who its marker names.
+        owner: String,
+        /// This database.
+        ours: String,
+    },
+    /// Another instance restored from the place and took a newer writer generation: this one is stale.
+    #[error(
+        "another instance has taken over {place}: its writer generation is {current}, this database's is \
+         {ours}, so this backup was refused. Stop this instance (its writes since the takeover are not \
+         backed up there), or restore it from the place to follow the new writer"
+    )]
+    TakenOver {
+        /// The place.
+        place: String,
+        /// The generation in the marker.
+        current: u64,
+        /// The generation of this database.
+        ours: u64,
+    },
+    /// The place has a lineage marker, so data should exist, but no backup to restore.
+    #[error(
+        "refusing to start empty: {marker} says {owner} backs up to {place}, but {missing}. Check the prefix \
+         (`sqlite-vol list {place}`), restore a backup there, or remove the marker if the data is really gone"
+    )]
+    LineageWithoutBackup {
+        /// The place.
+        place: String,
+        /// The marker's location.
+        marker: String,
+        /// Who the marker names.
+        owner: String,
+        /// What is missing.
+        missing: String,
+    },
 }
 
 impl Error {
@@ -455,6 +500,9 @@ impl Error {
                 | Error::DivergentMigration { .. }
                 | Error::ResetRefused { .. }
                 | Error::MigrationRefused { .. }
+                | Error::OtherLineage { .. }
+                | Error::TakenOver { .. }
+                | Error::LineageWithoutBackup { .. }
         )
     }
 }

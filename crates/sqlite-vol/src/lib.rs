@@ -48,6 +48,7 @@
 //! `SQLITE_VOL_SYNCHRONOUS`, `DB_POOL_SIZE`, `DB_TIMEOUT`, `SQLITE_VOL_BACKUP_DIR`,
 //! `SQLITE_VOL_BACKUP_INTERVAL`, `SQLITE_VOL_BACKUP_KEEP`, `SQLITE_VOL_BACKUP_TO`, `SQLITE_VOL_RESTORE_FROM`,
 //! `SQLITE_VOL_MIGRATION_LIMIT`,
+//! `SQLITE_VOL_BACKUP_ADOPT` (see [`store::lineage`]),
 //! and for `s3://` locations the usual `AWS_*` variables.
 #![warn(missing_docs)]
 

@@ -11,7 +11,7 @@ use crate::fsx::{self, sidecar};
 use crate::{clock, settings, Error, Result};
 
 /// What a backup holds: written beside it as `<backup>.json`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Manifest {
     /// The backup file.
     pub path: PathBuf,
@@ -37,6 +37,18 @@ pub struct Manifest {
     pub duration_ms: u64,
     /// Which check passed: `quick_check` or `integrity_check`.
     pub check: String,
+    /// Off-site: the database's instance id (its lineage), from `_sqlite_vol_meta`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// Off-site: the writer generation of the database it was taken from (see [`crate::store::lineage`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
+    /// Off-site: the stored object is encrypted with age; `bytes` and `sha256` are the plaintext's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub encrypted: bool,
+    /// Off-site: the stored object's size when it differs from `bytes` (encrypted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_bytes: Option<u64>,
 }
 
 /// The default backup folder for a database: `SQLITE_VOL_BACKUP_DIR`, else `backups/` beside it.

@@ -90,6 +90,11 @@ pub struct Settings {
     /// (`sqlite-vol migrate plan`) took longer than this, or that was never rehearsed (`30s`, `2m`).
     #[cfg_attr(feature = "clap", arg(long, env = MIGRATION_LIMIT, value_parser = flag_duration, value_name = "DURATION"))]
     pub migration_limit: Option<Duration>,
+    /// Take over an off-site place whose lineage marker names another database (logged loudly); without
+    /// it such a backup is refused.
+    #[cfg_attr(feature = "clap", arg(long = "adopt", env = BACKUP_ADOPT, value_parser = flag_bool,
+        num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
+    pub backup_adopt: Option<bool>,
 }
 
 impl Settings {
@@ -117,6 +122,7 @@ impl Settings {
             backup_to: env_str(BACKUP_TO),
             restore_from: env_str(RESTORE_FROM),
             migration_limit: env_duration(MIGRATION_LIMIT)?,
+            backup_adopt: env_bool(BACKUP_ADOPT)?,
         })
     }
 
@@ -135,6 +141,7 @@ impl Settings {
             backup_to: self.backup_to.or(base.backup_to),
             restore_from: self.restore_from.or(base.restore_from),
             migration_limit: self.migration_limit.or(base.migration_limit),
+            backup_adopt: self.backup_adopt.or(base.backup_adopt),
         }
     }
 
@@ -185,6 +192,8 @@ pub const BACKUP_TO: &str = "SQLITE_VOL_BACKUP_TO";
 pub const RESTORE_FROM: &str = "SQLITE_VOL_RESTORE_FROM";
 /// The longest a pending migration's rehearsal may have taken for startup to apply it.
 pub const MIGRATION_LIMIT: &str = "SQLITE_VOL_MIGRATION_LIMIT";
+/// Adopt an off-site place that belongs to another database.
+pub const BACKUP_ADOPT: &str = "SQLITE_VOL_BACKUP_ADOPT";
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name)

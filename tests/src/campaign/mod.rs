@@ -8,6 +8,7 @@ use std::time::Instant;
 mod crash;
 mod doors;
 mod exec;
+mod fencing;
 mod foreign;
 pub mod groupcommit;
 mod hostile;
@@ -50,7 +51,7 @@ impl Config {
             seed: crate::support::Rng::seed_from_os(),
             only: Vec::new(),
         };
-        let usage = "usage: campaign [--quick] [--seed N] [--cycles N] [--only crash,maint,offsite,foreign,hostile,doors,security,exec,groupcommit,migtools]";
+        let usage = "usage: campaign [--quick] [--seed N] [--cycles N] [--only crash,maint,offsite,foreign,hostile,doors,security,exec,groupcommit,migtools,fencing]";
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut num = || {
@@ -170,7 +171,7 @@ pub fn run(cfg: &Config) -> ExitCode {
     let started = Instant::now();
     eprintln!("campaign: seed {} ({cfg:?})", cfg.seed);
     let mut report = Report::default();
-    let areas: [(&str, Area); 10] = [
+    let areas: [(&str, Area); 11] = [
         ("crash", crash::run),
         ("maint", maint::run),
         ("offsite", offsite::run),
@@ -181,6 +182,7 @@ pub fn run(cfg: &Config) -> ExitCode {
         ("exec", exec::run),
         ("groupcommit", groupcommit::run),
         ("migtools", migtools::run),
+        ("fencing", fencing::run),
     ];
     let mut broken = 0;
     for (name, area) in areas {

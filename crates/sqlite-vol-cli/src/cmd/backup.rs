@@ -43,7 +43,8 @@ pub fn run(t: &Target, a: &BackupArgs) -> anyhow::Result<Exit> {
     let (uploaded, pruned) = match place.as_ref() {
         Some(place) => {
             let keep = a.keep.map(|k| k as usize);
-            let sent = sqlite_vol::store::send_keeping(place, m.clone(), &t.app, keep)
+            let policy = sqlite_vol::store::Policy::from_settings(&t.settings)?;
+            let sent = sqlite_vol::store::send_with(place, m.clone(), &t.app, keep, &policy)
                 .with_context(|| {
                     format!(
                         "the backup {} was taken and checked, but sending it to {place} failed",

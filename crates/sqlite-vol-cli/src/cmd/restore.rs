@@ -118,8 +118,20 @@ pub fn run(t: &Target, a: &RestoreArgs) -> anyhow::Result<Exit> {
         if !a.yes {
             prompt::confirm_restore(t, &file, a.full_check, a.no_safety_backup)?;
         }
+        // Fencing: a restore from a place takes its next writer generation (a folder only when it has a
+        // lineage marker, so a local backup folder never gets one).
+        let restored = src
+            .place
+            .is_remote()
+            .then(|| sqlite_vol::store::lineage::Lineage::of_file(&file))
+            .transpose()?;
+        let generation =
+            sqlite_vol::store::lineage::take_over(&src.place, &t.app, restored.as_ref())?;
         let r = sqlite_vol::restore::restore(&file, db, &t.app, &opts)
             .map_err(|e| t.app_hint(e.into()))?;
+        if let Some(g) = generation {
+            sqlite_vol::store::lineage::record_generation(db, g)?;
+        }
         // Where it came from: its URL for object storage, the file itself for a folder.
         let name = file.file_name().unwrap_or_default().to_string_lossy();
         (src.place.location_of(&name), r)

@@ -44,6 +44,24 @@ pub fn restore_if_missing(
     if has_content(db) {
         return Ok(FirstStart::Exists);
     }
+    // A place with a lineage marker should hold a backup: refuse to start empty when it does not.
+    let marker = store::lineage::read_marker(place, app)?;
+    if let (Some(m), None) = (&marker, name) {
+        if store::list(place, app)?.backups.is_empty() {
+            return Err(Error::LineageWithoutBackup {
+                place: place.describe(),
+                marker: place.location_of(&store::lineage::marker_name(app)),
+                owner: m.describe(),
+                missing: format!("it holds no backup of {app} with a manifest"),
+            });
+        }
+    }
+    // Fencing: the next writer generation is taken before the newest backup is chosen, so any backup the
+    // previous writer finishes after this point is refused and removed by that writer itself.
+    let taken = match marker {
+        Some(_) => store::lineage::take_over(place, app, None)?,
+        None => None,
+    };
     let file = match name {
         Some(n) => store::fetch(place, n, &opts.backup_dir)?,
         None => match store::fetch_latest(place, app, &opts.backup_dir)? {
@@ -51,7 +69,16 @@ pub fn restore_if_missing(
             None => return Ok(FirstStart::NoBackup),
         },
     };
+    let generation = match taken {
+        Some(g) => Some(g),
+        None => {
+            store::lineage::take_over(place, app, Some(&store::lineage::Lineage::of_file(&file)?))?
+        }
+    };
     let from = place.location_of(&fsx::file_name(&file));
     let r = restore_under(&lock, &file, db, app, opts)?;
+    if let Some(g) = generation {
+        store::lineage::record_generation(db, g)?;
+    }
     Ok(FirstStart::Restored(from, r))
 }

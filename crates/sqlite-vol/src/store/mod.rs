@@ -8,8 +8,13 @@
 //! file. Each backend is a module of its own: `dir` (a folder) and [`s3`] (an S3-compatible bucket).
 
 mod dir;
+mod dir_marker;
+pub mod lineage;
+mod policy;
 #[cfg(feature = "s3")]
 pub mod s3;
+
+pub use policy::Policy;
 
 use std::path::{Path, PathBuf};
 
@@ -184,13 +189,39 @@ pub struct Sent {
     pub pruned: Vec<String>,
 }
 
-/// [`send`], then, with `keep`, [`prune`] `place` to the newest `keep` backups of `app`. The one sequence
-/// for scheduled, library and command-line backups.
+/// [`send_with`] with the default [`Policy`] (no adoption, no encryption).
 ///
 /// # Errors
-/// As [`send`] and [`prune`]; nothing is pruned when sending fails.
+/// As [`send_with`].
 pub fn send_keeping(place: &Place, m: Manifest, app: &str, keep: Option<usize>) -> Result<Sent> {
+    send_with(place, m, app, keep, &Policy::default())
+}
+
+/// The one sequence for scheduled, library and command-line backups: checks the place's lineage and
+/// writer generation ([`lineage`]), [`send`]s the backup with its generation in its manifest, checks that
+/// no takeover happened meanwhile, then, with `keep`, [`prune`]s `place` to the newest `keep` backups of
+/// `app`.
+///
+/// # Errors
+/// [`Error::OtherLineage`] when the place belongs to another database, [`Error::TakenOver`] when another
+/// instance took a newer generation (nothing of this backup is left listed there); as [`send`] and
+/// [`prune`]. Nothing is pruned when sending fails.
+pub fn send_with(
+    place: &Place,
+    m: Manifest,
+    app: &str,
+    keep: Option<usize>,
+    policy: &Policy,
+) -> Result<Sent> {
+    let who = lineage::Lineage::of_file(&m.path)?;
+    let m = Manifest {
+        instance_id: who.instance_id.clone(),
+        generation: Some(who.generation),
+        ..m
+    };
+    let version = lineage::before_send(place, app, &who, policy.adopt)?;
     let to = send(place, &m)?;
+    lineage::after_send(place, app, &fsx::file_name(&m.path), &who, &version)?;
     let pruned = match keep {
         Some(k) => prune(place, app, k)?,
         None => Vec::new(),
@@ -200,6 +231,20 @@ pub fn send_keeping(place: &Place, m: Manifest, app: &str, keep: Option<usize>) 
         to,
         pruned,
     })
+}
+
+/// Deletes backup `name` from `place`, manifest first.
+pub(crate) fn delete(place: &Place, name: &str) -> Result<()> {
+    match place {
+        Place::Dir(dir) => {
+            let file = dir.join(name);
+            let _ = std::fs::remove_file(manifest::manifest_path(&file));
+            std::fs::remove_file(&file).map_err(|e| Error::io("removing backup", &file, e))?;
+            fsx::sync_dir(dir)
+        }
+        #[cfg(feature = "s3")]
+        Place::S3(r) => r.delete(name, true),
+    }
 }
 
 /// The backups of `app` in `place`, newest first.

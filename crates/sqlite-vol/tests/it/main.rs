@@ -3,6 +3,7 @@
 mod backup;
 #[cfg(feature = "tokio")]
 mod concurrent;
+mod lineage;
 mod migrate;
 mod migrate_tools;
 mod open;

@@ -26,6 +26,7 @@ use object_store::{BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryC
 use sha2::Digest;
 
 mod error;
+mod marker;
 
 use error::remote_error;
 
