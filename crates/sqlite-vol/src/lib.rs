@@ -71,6 +71,7 @@ pub mod wal_reset;
 // 4. Maintenance.
 pub mod backup;
 pub mod manifest;
+pub mod record;
 pub mod reset;
 pub mod restore;
 mod status;
@@ -79,9 +80,13 @@ pub mod verify;
 
 // 5. The service.
 mod diagnose;
+pub mod drill;
+pub mod metrics;
 mod open;
 mod schedule;
 pub mod supervise;
+mod ticker;
+pub mod wal_policy;
 
 pub use backup::BackupOptions;
 pub use diagnose::{diagnose, worst, Finding, Level, Subject};

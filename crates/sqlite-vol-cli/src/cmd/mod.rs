@@ -16,11 +16,13 @@ use crate::cli::{Cli, Command, DbOpts};
 mod backup;
 mod check;
 mod doctor;
+pub mod drill;
 pub mod exec;
 mod generate;
 mod healthcheck;
 mod init;
 mod list;
+pub mod metrics;
 mod migrate;
 mod prune;
 mod reset;
@@ -111,6 +113,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Man(a) => generate::man(a),
         Command::Exec(a) => exec::run(opts, a),
         Command::Child(a) => Ok(exec::child(a)),
+        Command::Metrics(a) => metrics::run(&opts.target()?, a),
+        Command::Drill(a) => drill::run(&opts.target()?, a),
     }
 }
 

@@ -294,11 +294,13 @@ impl Builder {
         };
         let (created, applied) = setup.run(&loc, &volume, &pragmas, &backup_dir)?;
 
+        let counters = crate::metrics::Counters::new();
         let pool = pragmas::pool(
             &loc.path,
             &pragmas,
             s.pool_size.unwrap_or(8),
             s.db_timeout.unwrap_or(Duration::from_secs(30)),
+            counters.pool().handler(),
         )?;
         let schema_version = {
             let c = pool.get().map_err(|e| Error::Pool {
@@ -322,9 +324,23 @@ impl Builder {
             known_schema: self.migrations.latest(),
             backup_dir,
             backup_to,
+            counters,
         });
         if let Some((interval, keep)) = s.schedule() {
             db.backup_every(interval, keep);
+        }
+        db.bound_wal(
+            s.checkpoint_interval
+                .unwrap_or(crate::wal_policy::DEFAULT_INTERVAL),
+            s.wal_limit.unwrap_or(crate::wal_policy::DEFAULT_LIMIT),
+        );
+        if let Some(interval) = s.drill_interval.filter(|d| !d.is_zero()) {
+            // Drills test the off-site copy when there is one: that is the one a lost volume needs.
+            let place = match s.backup_to.as_deref() {
+                Some(to) => Place::parse(to)?,
+                None => Place::Dir(db.backup_dir().to_path_buf()),
+            };
+            db.drill_every(interval, place, s.drill_query.clone());
         }
         Ok(db)
     }
