@@ -261,3 +261,55 @@ impl Database {
         }));
     }
 }
+
+/// Warn when the last good drill is older than this (a weekly drill plus a day of slack).
+pub const DRILL_AGE_MAX: i64 = 8 * 86400;
+
+/// Doctor's check of the restore drills recorded for the database `s` reports on: fail when the last drill
+/// failed, warn when none passed within [`DRILL_AGE_MAX`] (or none ran while backups exist).
+pub fn finding(s: &crate::Status) -> crate::Finding {
+    use crate::{Finding, Level};
+    let schedule = "run `sqlite-vol drill` (or set SQLITE_VOL_DRILL_INTERVAL=1d in the service) so that a backup \
+                    that would not restore is found before it is needed";
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    match (&s.drills.last, &s.drills.last_ok) {
+        (Some(last), _) if !last.ok => Finding::new(
+            "restore drill",
+            Level::Fail,
+            format!(
+                "the last drill ({}, {}) FAILED: {}",
+                last.at, last.backup, last.detail
+            ),
+        )
+        .fix("fix what the drill names, take a new backup and run `sqlite-vol drill` again"),
+        (_, Some(good)) if now - good.at_unix > DRILL_AGE_MAX => Finding::new(
+            "restore drill",
+            Level::Warn,
+            format!(
+                "the last good drill was {} ago ({})",
+                crate::human::age(now - good.at_unix),
+                good.backup
+            ),
+        )
+        .fix(schedule),
+        (_, Some(good)) => Finding::new(
+            "restore drill",
+            Level::Pass,
+            format!(
+                "the last drill passed {} ago ({}, {} ms)",
+                crate::human::age(now - good.at_unix),
+                good.backup,
+                good.duration_ms
+            ),
+        ),
+        _ if s.last_backup.is_none() => {
+            Finding::new("restore drill", Level::Skip, "no backup to drill yet")
+        }
+        _ => Finding::new(
+            "restore drill",
+            Level::Warn,
+            "no restore drill has run: nobody knows whether the backups restore",
+        )
+        .fix(schedule),
+    }
+}

@@ -46,6 +46,10 @@ pub struct Status {
     pub last_backup: Option<manifest::Entry>,
     /// Who holds the maintenance lock.
     pub lock: Option<Holder>,
+    /// The last restore drill, and the last one that passed (see [`crate::drill`]).
+    pub drills: crate::record::Record,
+    /// The last backup sent off-site, and the last one that arrived.
+    pub offsite: crate::record::Record,
 }
 
 /// Reports on the database of `app` at `loc`, with backups looked for in `backup_dir`.
@@ -81,6 +85,8 @@ pub fn status_of(loc: &Location, backup_dir: &Path, app: &str) -> Result<Status>
             .ok()
             .and_then(|l| l.into_iter().next()),
         lock: MaintenanceLock::holder(path),
+        drills: crate::record::read(backup_dir, app, crate::record::Kind::Drill),
+        offsite: crate::record::read(backup_dir, app, crate::record::Kind::Offsite),
     };
     if !exists {
         return Ok(s);

@@ -11,6 +11,7 @@
 //! produced by the `prometheus` crate.
 
 mod pool;
+mod serve;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,6 +21,7 @@ use prometheus::core::Collector;
 use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder};
 
 pub use pool::PoolWatch;
+pub use serve::{serve, Server};
 
 use crate::lock::MaintenanceLock;
 use crate::record::{self, Kind};
