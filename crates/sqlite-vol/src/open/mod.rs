@@ -34,7 +34,7 @@ enum Base {
     /// [`Settings::from_env`] at open.
     Env,
     /// The caller's.
-    Given(Settings),
+    Given(Box<Settings>),
     /// Nowhere: defaults only, and the database path is not looked up in the environment either.
     Nothing,
 }
@@ -82,7 +82,7 @@ impl Builder {
     /// database path, when `settings.db` is unset, is still looked up in `<APP>_DB_PATH`, `DB_PATH` and
     /// `DATABASE_URL`.
     pub fn settings(mut self, settings: &Settings) -> Builder {
-        self.base = Base::Given(settings.clone());
+        self.base = Base::Given(Box::new(settings.clone()));
         self
     }
 
@@ -215,7 +215,7 @@ impl Builder {
     pub fn open(mut self) -> Result<Database> {
         let (base, env) = match std::mem::replace(&mut self.base, Base::Env) {
             Base::Env => (Settings::from_env()?, true),
-            Base::Given(s) => (s, true),
+            Base::Given(s) => (*s, true),
             Base::Nothing => (Settings::default(), false),
         };
         let s = std::mem::take(&mut self.explicit).or(base);

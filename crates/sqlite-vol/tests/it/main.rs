@@ -2,5 +2,8 @@
 
 mod backup;
 mod common;
+mod drill;
+mod metrics;
 mod migrate;
 mod open;
+mod wal;
