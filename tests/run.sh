@@ -21,6 +21,8 @@ command -v sqlite3 >/dev/null || apt_install sqlite3
 command -v python3 >/dev/null || apt_install python3
 command -v setpriv >/dev/null || apt_install util-linux
 command -v curl >/dev/null || apt_install curl
+# Prometheus and promtool, for the metrics and alert-rule tests.
+command -v promtool >/dev/null || apt_install prometheus
 
 echo "== off-site test tools: moto (S3-compatible server) and Litestream, into target/tools"
 bash tests/tools.sh

@@ -4,4 +4,5 @@
 
 mod litestream;
 mod offsite;
+mod prometheus;
 mod restart;
