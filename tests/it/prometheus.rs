@@ -317,3 +317,26 @@ fn prometheus_scrapes_the_service_and_pages_for_stopped_backups_failed_drills_an
     }
     Ok(())
 }
+
+#[test]
+fn the_shipped_alert_rules_pass_promtool_check_and_their_unit_tests() -> TestResult {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docker/prometheus");
+    for args in [
+        &["check", "rules", "alerts.yml"][..],
+        &["test", "rules", "alerts.test.yml"][..],
+        &["check", "config", "prometheus.yml"][..],
+    ] {
+        let out = Command::new("promtool")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .map_err(|e| format!("promtool (apt-get install prometheus): {e}"))?;
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}

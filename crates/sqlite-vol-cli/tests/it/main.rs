@@ -6,4 +6,5 @@ mod commands;
 mod concurrency;
 mod exec;
 mod lifecycle;
+mod observe;
 mod util;
