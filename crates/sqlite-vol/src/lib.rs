@@ -36,16 +36,19 @@
 //! 2. finding and preparing the place: [`location`], [`volume`], [`prepare`];
 //! 3. the database file: [`identity`], [`migrate`], [`lock`], [`wal_reset`] (the SQLite a file was last
 //!    written by, and the WAL-reset bug);
-//! 4. maintenance: [`manifest`], [`verify`](verify()), [`backup`], [`status`](status()), [`store`] (a
-//!    folder and S3 behind one [`store::Place`]), [`restore`], [`reset`];
+//! 4. maintenance: [`manifest`], [`verify`](verify()), [`backup`], [`record`] (the outcomes of off-site sends
+//!    and drills, beside the backups), [`status`](status()), [`store`] (a folder and S3 behind one
+//!    [`store::Place`]), [`restore`], [`reset`];
 //! 5. the service: the backup schedule, [`open`](Builder) (builder, startup steps, pragmas and pool, the
-//!    [`Database`] handle), [`diagnose()`], and [`supervise`] (`sqlite-vol exec`: any app under the same
-//!    startup checks).
+//!    [`Database`] handle), [`diagnose()`], [`drill`] (restore drills), [`wal_policy`] (checkpoints that keep
+//!    the WAL bounded), [`metrics`] (Prometheus series; the [`metrics::Counters`] a `Database` holds), and
+//!    [`supervise`] (`sqlite-vol exec`: any app under the same startup checks).
 //!
 //! Settings are read in one place: [`Settings::from_env`] (`<APP>_DB_PATH`, `DB_PATH` and `DATABASE_URL` by
 //! [`location`]). Variables: `SQLITE_VOL_REQUIRE_PERSISTENT`, `SQLITE_VOL_EXPECT_EXISTING`,
 //! `SQLITE_VOL_SYNCHRONOUS`, `DB_POOL_SIZE`, `DB_TIMEOUT`, `SQLITE_VOL_BACKUP_DIR`,
 //! `SQLITE_VOL_BACKUP_INTERVAL`, `SQLITE_VOL_BACKUP_KEEP`, `SQLITE_VOL_BACKUP_TO`, `SQLITE_VOL_RESTORE_FROM`,
+//! `SQLITE_VOL_DRILL_INTERVAL`, `SQLITE_VOL_DRILL_QUERY`, `SQLITE_VOL_WAL_LIMIT`, `SQLITE_VOL_CHECKPOINT_INTERVAL`,
 //! and for `s3://` locations the usual `AWS_*` variables.
 #![warn(missing_docs)]
 
