@@ -202,7 +202,19 @@ fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
 struct Staging(PathBuf);
 
 impl Staging {
+    /// A new folder; first removes those of drills whose process is gone (killed before it cleaned up).
     fn new() -> Result<Staging> {
+        if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let pid = name
+                    .strip_prefix("sqlite-vol-drill-")
+                    .and_then(|r| r.split('-').next());
+                if pid.is_some_and(|p| !Path::new("/proc").join(p).exists()) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());

@@ -9,6 +9,7 @@ mod backup;
 mod commits;
 mod data;
 mod offsite;
+mod scrape;
 mod service;
 
 /// How big a run is.
@@ -30,7 +31,7 @@ impl Config {
     /// # Errors
     /// A usage text.
     pub fn from_args(args: &[String]) -> Result<Config, String> {
-        let usage = "usage: bench [--size 1G] [--runs 3] [--dir DIR] [--only idle,online,restore,startup,commits,service,offsite]";
+        let usage = "usage: bench [--size 1G] [--runs 3] [--dir DIR] [--only idle,online,restore,startup,commits,service,offsite,scrape]";
         let mut c = Config {
             size: 1 << 30,
             runs: 3,
@@ -268,6 +269,9 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     }
     if cfg.wants("offsite") {
         offsite::run(cfg, &ds, &mut r)?;
+    }
+    if cfg.wants("scrape") {
+        scrape::run(cfg, &ds, &mut r)?;
     }
     let md = r.markdown();
     println!("{md}");

@@ -11,6 +11,7 @@ mod exec;
 mod foreign;
 mod hostile;
 mod maint;
+mod observe;
 mod offsite;
 mod security;
 
@@ -48,7 +49,7 @@ impl Config {
             seed: crate::support::Rng::seed_from_os(),
             only: Vec::new(),
         };
-        let usage = "usage: campaign [--quick] [--seed N] [--cycles N] [--only crash,maint,offsite,foreign,hostile,doors,security,exec]";
+        let usage = "usage: campaign [--quick] [--seed N] [--cycles N] [--only crash,maint,offsite,foreign,hostile,doors,security,exec,observe]";
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut num = || {
@@ -168,7 +169,7 @@ pub fn run(cfg: &Config) -> ExitCode {
     let started = Instant::now();
     eprintln!("campaign: seed {} ({cfg:?})", cfg.seed);
     let mut report = Report::default();
-    let areas: [(&str, Area); 8] = [
+    let areas: [(&str, Area); 9] = [
         ("crash", crash::run),
         ("maint", maint::run),
         ("offsite", offsite::run),
@@ -177,6 +178,7 @@ pub fn run(cfg: &Config) -> ExitCode {
         ("doors", doors::run),
         ("security", security::run),
         ("exec", exec::run),
+        ("observe", observe::run),
     ];
     let mut broken = 0;
     for (name, area) in areas {
