@@ -199,6 +199,15 @@ impl Builder {
         self
     }
 
+    /// The checkpoint policy (see [`crate::wal_policy`]): a PASSIVE checkpoint every `interval` and whenever
+    /// the WAL passes `wal_limit` bytes (overrides `SQLITE_VOL_CHECKPOINT_INTERVAL` / `SQLITE_VOL_WAL_LIMIT`;
+    /// defaults 1 min and 64 MiB); an `interval` of zero turns it off.
+    pub fn checkpoint_policy(mut self, interval: Duration, wal_limit: u64) -> Builder {
+        self.explicit.checkpoint_interval = Some(interval);
+        self.explicit.wal_limit = Some(wal_limit);
+        self
+    }
+
     /// Whether to switch the database to WAL where the volume allows it (default on). Off keeps a rollback
     /// journal: online backups then make writers wait while the copy is pinned.
     pub fn wal(mut self, on: bool) -> Builder {
