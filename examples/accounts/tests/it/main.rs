@@ -4,5 +4,6 @@
 //! `process` runs the real binary, stops it with SIGTERM and starts it again on the same directory.
 
 mod api;
+mod metrics;
 mod process;
 mod support;
