@@ -91,9 +91,10 @@ impl Counters {
 
 /// The series of an open database: everything [`render_at`] gives, and what the service counted.
 pub fn render(db: &Database) -> String {
+    // Never wait for a connection: with every one in use, the version known at open answers.
     let schema = db
-        .conn()
-        .ok()
+        .pool()
+        .try_get()
         .and_then(|c| crate::migrate::schema_version(&c, &db.location().path).ok())
         .flatten()
         .or(db.schema_version());
