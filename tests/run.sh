@@ -14,6 +14,8 @@ pkg_need sqlite3 || exit 2
 pkg_need python3 || exit 2
 pkg_need setpriv util-linux || exit 2
 pkg_need curl || exit 2
+# Prometheus and promtool, for the metrics and alert-rule tests.
+pkg_need promtool prometheus || exit 2
 
 echo "== off-site test tools: moto (S3-compatible server) and Litestream, into target/tools"
 bash tests/tools.sh

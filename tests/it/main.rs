@@ -5,4 +5,5 @@
 mod fencing;
 mod litestream;
 mod offsite;
+mod prometheus;
 mod restart;

@@ -105,6 +105,13 @@ pub enum Command {
     /// signals forwarded, orphans reaped as PID 1, and its exit status returned. Exit 2 before it starts
     /// when a check refuses.
     Exec(crate::cmd::exec::ExecArgs),
+    /// Print the database's Prometheus series (sizes, schema, volume, backup and drill times, lock), or write
+    /// them atomically for node_exporter's textfile collector with --textfile.
+    Metrics(crate::cmd::metrics::MetricsArgs),
+    /// Restore the newest backup into a temporary file and prove it: manifest, integrity, identity and
+    /// schema against the live database, an optional sentinel query. The live database is never touched;
+    /// the outcome is recorded for status, doctor and metrics. Exit 1 when the drill fails.
+    Drill(crate::cmd::drill::DrillArgs),
     /// Internal: the shim `exec` starts the app through.
     #[command(name = "__child", hide = true)]
     Child(crate::cmd::exec::ChildArgs),

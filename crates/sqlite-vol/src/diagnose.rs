@@ -1,4 +1,4 @@
-//! What `doctor` decides: every check a deployment needs, each pass / warn / fail (or skip, when it cannot
+//! What `doctor` decides: every check a deployment needs (the restore drill's is [`crate::drill::finding`]), each pass / warn / fail (or skip, when it cannot
 //! apply) with the fix, and the thresholds behind them. A function of the library, so that the command
 //! line, a service's health endpoint and tests ask the same questions and get the same answers.
 
@@ -132,6 +132,7 @@ pub fn diagnose(t: &Subject<'_>) -> Vec<Finding> {
     out.push(offsite(t, &status));
     out.extend(lineage(t, &status));
     out.push(identity(t, &status));
+    out.push(crate::drill::finding(&status));
     out
 }
 

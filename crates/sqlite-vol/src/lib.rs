@@ -36,12 +36,14 @@
 //! 2. finding and preparing the place: [`location`], [`volume`], [`prepare`];
 //! 3. the database file: [`identity`], [`migrate`], [`lock`], [`wal_reset`] (the SQLite a file was last
 //!    written by, and the WAL-reset bug);
-//! 4. maintenance: [`manifest`], [`verify`](verify()), [`backup`], [`status`](status()), [`store`] (a
-//!    folder and S3 behind one [`store::Place`]), [`restore`], [`reset`];
+//! 4. maintenance: [`manifest`], [`verify`](verify()), [`backup`], [`record`] (the outcomes of off-site sends
+//!    and drills, beside the backups), [`status`](status()), [`store`] (a folder and S3 behind one
+//!    [`store::Place`]), [`restore`], [`reset`];
 //! 5. the service: the backup schedule, [`open`](Builder) (builder, startup steps, pragmas and pool, the
-//!    [`Database`] handle), [`diagnose()`], and [`supervise`] (`sqlite-vol exec`: any app under the same
-//!    startup checks), and, with the `tokio` feature, [`concurrent`] (async reads and one writer with
-//!    group commit for tokio services).
+//!    [`Database`] handle), [`diagnose()`], [`drill`] (restore drills), [`wal_policy`] (checkpoints that keep
+//!    the WAL bounded), [`metrics`] (Prometheus series; the [`metrics::Counters`] a `Database` holds),
+//!    [`supervise`] (`sqlite-vol exec`: any app under the same startup checks), and, with the `tokio`
+//!    feature, [`concurrent`] (async reads and one writer with group commit for tokio services).
 //!
 //! Settings are read in one place: [`Settings::from_env`] (`<APP>_DB_PATH`, `DB_PATH` and `DATABASE_URL` by
 //! [`location`]). Variables: `SQLITE_VOL_REQUIRE_PERSISTENT`, `SQLITE_VOL_EXPECT_EXISTING`,
@@ -49,6 +51,7 @@
 //! `SQLITE_VOL_BACKUP_INTERVAL`, `SQLITE_VOL_BACKUP_KEEP`, `SQLITE_VOL_BACKUP_TO`, `SQLITE_VOL_RESTORE_FROM`,
 //! `SQLITE_VOL_MIGRATION_LIMIT`,
 //! `SQLITE_VOL_BACKUP_ADOPT` (see [`store::lineage`]),
+//! `SQLITE_VOL_DRILL_INTERVAL`, `SQLITE_VOL_DRILL_QUERY`, `SQLITE_VOL_WAL_LIMIT`, `SQLITE_VOL_CHECKPOINT_INTERVAL`,
 //! and for `s3://` locations the usual `AWS_*` variables.
 #![warn(missing_docs)]
 
@@ -74,6 +77,7 @@ pub mod wal_reset;
 // 4. Maintenance.
 pub mod backup;
 pub mod manifest;
+pub mod record;
 pub mod reset;
 pub mod restore;
 mod status;
@@ -84,9 +88,13 @@ pub mod verify;
 #[cfg(feature = "tokio")]
 pub mod concurrent;
 mod diagnose;
+pub mod drill;
+pub mod metrics;
 mod open;
 mod schedule;
 pub mod supervise;
+mod ticker;
+pub mod wal_policy;
 
 pub use backup::BackupOptions;
 #[cfg(feature = "tokio")]

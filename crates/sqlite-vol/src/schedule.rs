@@ -33,6 +33,7 @@ impl Schedule {
         interval: Duration,
         keep: Option<usize>,
         to: Option<Arc<Place>>,
+        counters: crate::metrics::Counters,
     ) -> Schedule {
         let (tx, rx) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -43,7 +44,10 @@ impl Schedule {
                     _ => return,
                 }
                 let opts = BackupOptions { keep, wait: Wait::For(Duration::from_secs(30)), ..BackupOptions::new(&dir) };
-                let m = match backup(&db, &app, &opts) {
+                let started = std::time::Instant::now();
+                let taken = backup(&db, &app, &opts);
+                counters.backup(taken.is_ok().then(|| started.elapsed().as_secs_f64()));
+                let m = match taken {
                     Ok(m) => m,
                     Err(e) => {
                         tracing::error!(error = %e, "scheduled backup failed; retrying at the next interval");

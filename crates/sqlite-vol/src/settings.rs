@@ -95,6 +95,19 @@ pub struct Settings {
     #[cfg_attr(feature = "clap", arg(long = "adopt", env = BACKUP_ADOPT, value_parser = flag_bool,
         num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
     pub backup_adopt: Option<bool>,
+    /// Run a restore drill this often (`1d`): the newest backup restored into a temporary file and checked;
+    /// unset or 0 means no scheduled drills.
+    #[cfg_attr(feature = "clap", arg(long, env = DRILL_INTERVAL, value_parser = flag_duration, value_name = "DURATION"))]
+    pub drill_interval: Option<Duration>,
+    /// A sentinel query a restore drill runs on the restored copy; it must return at least one row.
+    #[cfg_attr(feature = "clap", arg(long, env = DRILL_QUERY, value_name = "SQL"))]
+    pub drill_query: Option<String>,
+    /// Checkpoint (PASSIVE) when the WAL is larger than this (default 64MiB; `512KiB`, `1GiB`, bytes).
+    #[cfg_attr(feature = "clap", arg(long, env = WAL_LIMIT, value_parser = flag_size, value_name = "SIZE"))]
+    pub wal_limit: Option<u64>,
+    /// Checkpoint (PASSIVE) at least this often (default 1m); 0 turns the checkpoint policy off.
+    #[cfg_attr(feature = "clap", arg(long, env = CHECKPOINT_INTERVAL, value_parser = flag_duration, value_name = "DURATION"))]
+    pub checkpoint_interval: Option<Duration>,
 }
 
 impl Settings {
@@ -123,6 +136,10 @@ impl Settings {
             restore_from: env_str(RESTORE_FROM),
             migration_limit: env_duration(MIGRATION_LIMIT)?,
             backup_adopt: env_bool(BACKUP_ADOPT)?,
+            drill_interval: env_duration(DRILL_INTERVAL)?,
+            drill_query: env_str(DRILL_QUERY),
+            wal_limit: env_size(WAL_LIMIT)?,
+            checkpoint_interval: env_duration(CHECKPOINT_INTERVAL)?,
         })
     }
 
@@ -142,6 +159,10 @@ impl Settings {
             restore_from: self.restore_from.or(base.restore_from),
             migration_limit: self.migration_limit.or(base.migration_limit),
             backup_adopt: self.backup_adopt.or(base.backup_adopt),
+            drill_interval: self.drill_interval.or(base.drill_interval),
+            drill_query: self.drill_query.or(base.drill_query),
+            wal_limit: self.wal_limit.or(base.wal_limit),
+            checkpoint_interval: self.checkpoint_interval.or(base.checkpoint_interval),
         }
     }
 
@@ -162,6 +183,11 @@ fn flag_bool(v: &str) -> std::result::Result<bool, String> {
 fn flag_duration(v: &str) -> std::result::Result<Duration, String> {
     parse_duration(v)
         .ok_or_else(|| "use seconds (30) or a number with ms, s, m, h or d (15m)".into())
+}
+
+#[cfg(feature = "clap")]
+fn flag_size(v: &str) -> std::result::Result<u64, String> {
+    parse_size(v).ok_or_else(|| SIZE_HINT.into())
 }
 
 #[cfg(feature = "clap")]
@@ -194,6 +220,43 @@ pub const RESTORE_FROM: &str = "SQLITE_VOL_RESTORE_FROM";
 pub const MIGRATION_LIMIT: &str = "SQLITE_VOL_MIGRATION_LIMIT";
 /// Adopt an off-site place that belongs to another database.
 pub const BACKUP_ADOPT: &str = "SQLITE_VOL_BACKUP_ADOPT";
+
+/// Interval of scheduled restore drills; unset or `0` means none.
+pub const DRILL_INTERVAL: &str = "SQLITE_VOL_DRILL_INTERVAL";
+/// A sentinel query a restore drill must get at least one row from.
+pub const DRILL_QUERY: &str = "SQLITE_VOL_DRILL_QUERY";
+/// The WAL size past which a checkpoint runs at once, and the WAL counts as too large.
+pub const WAL_LIMIT: &str = "SQLITE_VOL_WAL_LIMIT";
+/// How often the checkpoint policy runs a PASSIVE checkpoint.
+pub const CHECKPOINT_INTERVAL: &str = "SQLITE_VOL_CHECKPOINT_INTERVAL";
+
+const SIZE_HINT: &str = "use bytes (1048576) or a number with KiB, MiB or GiB (64MiB)";
+
+/// A size variable: `1048576` (bytes), `512KiB`, `64MiB`, `1GiB` (also `K`, `M`, `G`); unset is `None`.
+///
+/// # Errors
+/// [`Error::Config`] for anything else.
+pub fn env_size(name: &str) -> Result<Option<u64>> {
+    var(name)
+        .map(|v| parse_size(&v).ok_or_else(|| bad(name, &v, SIZE_HINT)))
+        .transpose()
+}
+
+/// Parses `1048576`, `512KiB`, `64MiB`, `1GiB` (binary units; `K`, `M`, `G`, `KB`, `MB`, `GB` mean the same).
+pub fn parse_size(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return None,
+    };
+    n.checked_mul(1u64 << shift)
+}
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name)
@@ -309,6 +372,24 @@ mod tests {
         assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86400)));
         for bad in ["", "x", "-1", "5 weeks", "1e99", "NaN"] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sizes_in_binary_units() {
+        assert_eq!(parse_size("1048576"), Some(1 << 20));
+        assert_eq!(parse_size("64MiB"), Some(64 << 20));
+        assert_eq!(parse_size("512k"), Some(512 << 10));
+        assert_eq!(parse_size("1GiB"), Some(1 << 30));
+        for bad in [
+            "",
+            "MiB",
+            "-1",
+            "1.5MiB",
+            "3 parsecs",
+            "99999999999999999999G",
+        ] {
+            assert_eq!(parse_size(bad), None, "{bad:?}");
         }
     }
 

@@ -48,6 +48,10 @@ pub struct Status {
     pub lock: Option<Holder>,
     /// The SQLite that last wrote the file (header offset 96) and whether it has the WAL-reset bug.
     pub written_by: Option<crate::wal_reset::Finding>,
+    /// The last restore drill, and the last one that passed (see [`crate::drill`]).
+    pub drills: crate::record::Record,
+    /// The last backup sent off-site, and the last one that arrived.
+    pub offsite: crate::record::Record,
 }
 
 /// Reports on the database of `app` at `loc`, with backups looked for in `backup_dir`.
@@ -84,6 +88,8 @@ pub fn status_of(loc: &Location, backup_dir: &Path, app: &str) -> Result<Status>
             .and_then(|l| l.into_iter().next()),
         lock: MaintenanceLock::holder(path),
         written_by: crate::wal_reset::written_by(path),
+        drills: crate::record::read(backup_dir, app, crate::record::Kind::Drill),
+        offsite: crate::record::read(backup_dir, app, crate::record::Kind::Offsite),
     };
     if !exists {
         return Ok(s);

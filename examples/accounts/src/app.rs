@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(routes::auth::logout));
     Router::new()
         .route("/health", get(routes::health::health))
+        .route("/metrics", get(routes::metrics::metrics))
         .nest("/api/v1/auth", auth)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

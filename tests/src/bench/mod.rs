@@ -11,6 +11,7 @@ mod data;
 mod exec;
 mod groupcommit;
 mod offsite;
+mod scrape;
 mod service;
 
 /// How big a run is.
@@ -32,7 +33,7 @@ impl Config {
     /// # Errors
     /// A usage text.
     pub fn from_args(args: &[String]) -> Result<Config, String> {
-        let usage = "usage: bench [--size 1G] [--runs 3] [--dir DIR] [--only idle,online,restore,startup,commits,groupcommit,service,offsite,exec]";
+        let usage = "usage: bench [--size 1G] [--runs 3] [--dir DIR] [--only idle,online,restore,startup,commits,groupcommit,service,offsite,exec,scrape]";
         let mut c = Config {
             size: 1 << 30,
             runs: 3,
@@ -276,6 +277,9 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     }
     if cfg.wants("exec") {
         exec::run(cfg, &ds, &mut r)?;
+    }
+    if cfg.wants("scrape") {
+        scrape::run(cfg, &ds, &mut r)?;
     }
     let md = r.markdown();
     println!("{md}");

@@ -14,6 +14,7 @@ pub mod groupcommit;
 mod hostile;
 mod maint;
 mod migtools;
+mod observe;
 mod offsite;
 mod security;
 
@@ -51,7 +52,7 @@ impl Config {
             seed: crate::support::Rng::seed_from_os(),
             only: Vec::new(),
         };
-        let usage = "usage: campaign [--quick] [--seed N] [--cycles N] [--only crash,maint,offsite,foreign,hostile,doors,security,exec,groupcommit,migtools,fencing]";
+        let usage = "usage: campaign [--quick] [--seed N] [--cycles N] [--only crash,maint,offsite,foreign,hostile,doors,security,exec,groupcommit,migtools,fencing,observe]";
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut num = || {
@@ -171,7 +172,7 @@ pub fn run(cfg: &Config) -> ExitCode {
     let started = Instant::now();
     eprintln!("campaign: seed {} ({cfg:?})", cfg.seed);
     let mut report = Report::default();
-    let areas: [(&str, Area); 11] = [
+    let areas: [(&str, Area); 12] = [
         ("crash", crash::run),
         ("maint", maint::run),
         ("offsite", offsite::run),
@@ -183,6 +184,7 @@ pub fn run(cfg: &Config) -> ExitCode {
         ("groupcommit", groupcommit::run),
         ("migtools", migtools::run),
         ("fencing", fencing::run),
+        ("observe", observe::run),
     ];
     let mut broken = 0;
     for (name, area) in areas {

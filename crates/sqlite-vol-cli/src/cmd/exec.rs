@@ -54,6 +54,10 @@ pub struct ExecArgs {
     #[arg(long, env = "SQLITE_VOL_WAL_DESPITE_OLD_SQLITE", value_parser = strict_bool,
         num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub wal_despite_old_sqlite: Option<bool>,
+    /// Serve the database's Prometheus series on `GET /metrics` at this address while the app runs (e.g.
+    /// 0.0.0.0:9464).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// The app's command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -109,6 +113,7 @@ pub fn run(db: &DbOpts, a: &ExecArgs) -> anyhow::Result<Exit> {
             backup_on_exit: a.backup_on_exit,
             shim: std::env::current_exe()?,
             command: a.command.clone(),
+            metrics_addr: a.metrics_addr,
         })
     };
     let finished = opts().and_then(|o| Ok(supervise::run(&o)?));

@@ -14,11 +14,13 @@ pub use crate::target::Target;
 mod backup;
 mod check;
 mod doctor;
+pub mod drill;
 pub mod exec;
 mod generate;
 mod healthcheck;
 mod init;
 mod list;
+pub mod metrics;
 pub mod migrate;
 mod prune;
 mod reset;
@@ -113,6 +115,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Man(a) => generate::man(a),
         Command::Exec(a) => exec::run(opts, a),
         Command::Child(a) => Ok(exec::child(a)),
+        Command::Metrics(a) => metrics::run(&opts.target()?, a),
+        Command::Drill(a) => drill::run(&opts.target()?, a),
     }
 }
 

@@ -106,6 +106,12 @@ fn print_text(s: &Status) -> anyhow::Result<()> {
         None => format!("none in {}", s.backup_dir.display()),
     };
     row("last backup", backup)?;
+    let drill = match (&s.drills.last, &s.drills.last_ok) {
+        (Some(l), _) if !l.ok => format!("FAILED at {} ({}): {}", l.at, l.backup, l.detail),
+        (_, Some(g)) => format!("passed at {} ({}, {} ms)", g.at, g.backup, g.duration_ms),
+        _ => "none yet (sqlite-vol drill)".into(),
+    };
+    row("last drill", drill)?;
     let lock = match &s.lock {
         Some(h) => h.to_string(),
         None => "free".into(),

@@ -348,6 +348,10 @@ fn doctor_passes_a_healthy_setup_and_warns_without_backups() -> TestResult {
         "{j}"
     );
     env.backup();
+    // A backup nobody has restored yet is a warning until a drill proves it.
+    let j = env.run(&["doctor", "--json"]).expect(0).json();
+    assert_eq!(j["worst"], "warn", "{j}");
+    env.run(&["drill"]).expect(0);
     let j = env.run(&["doctor", "--json"]).expect(0).json();
     assert_eq!(j["worst"], "pass", "{j}");
     Ok(())

@@ -7,4 +7,5 @@ mod concurrency;
 mod exec;
 mod lifecycle;
 mod migrations;
+mod observe;
 mod support;

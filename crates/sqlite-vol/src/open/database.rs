@@ -29,6 +29,8 @@ pub struct Database {
     schedule: Mutex<Option<Schedule>>,
     backup_to: Option<Arc<Place>>,
     pragmas: Pragmas,
+    counters: crate::metrics::Counters,
+    background: Mutex<Vec<crate::ticker::Ticker>>,
 }
 
 /// What [`Database::new`] assembles: everything the builder established.
@@ -44,6 +46,7 @@ pub(super) struct Parts {
     pub(super) backup_dir: PathBuf,
     pub(super) backup_to: Option<Arc<Place>>,
     pub(super) pragmas: Pragmas,
+    pub(super) counters: crate::metrics::Counters,
 }
 
 /// What a checkpoint did.
@@ -86,7 +89,21 @@ impl Database {
             schedule: Mutex::new(None),
             backup_to: p.backup_to,
             pragmas: p.pragmas,
+            counters: p.counters,
+            background: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Keeps a background job (drills, the checkpoint policy) running until [`Database::close`].
+    pub(crate) fn keep_running(&self, job: crate::ticker::Ticker) {
+        if let Ok(mut jobs) = self.background.lock() {
+            jobs.push(job);
+        }
+    }
+
+    /// What this service counts for its metrics (see [`crate::metrics`]).
+    pub fn counters(&self) -> &crate::metrics::Counters {
+        &self.counters
     }
 
     /// The connection pool.
@@ -183,7 +200,11 @@ impl Database {
             wait: Wait::For(Duration::from_secs(60)),
             ..BackupOptions::new(&self.backup_dir)
         };
-        backup::backup(&self.location.path, &self.app, &opts)
+        let started = std::time::Instant::now();
+        let taken = backup::backup(&self.location.path, &self.app, &opts);
+        self.counters
+            .backup(taken.is_ok().then(|| started.elapsed().as_secs_f64()));
+        taken
     }
 
     /// Takes a backup into the backup folder and sends it to `place` (see [`crate::store::send`]); with
@@ -226,6 +247,7 @@ impl Database {
             interval,
             keep,
             self.backup_to.clone(),
+            self.counters.clone(),
         );
         if let Ok(mut slot) = self.schedule.lock() {
             *slot = Some(s);
@@ -274,6 +296,9 @@ impl Database {
     pub fn close(self) -> Result<()> {
         if let Ok(mut s) = self.schedule.lock() {
             s.take();
+        }
+        if let Ok(mut jobs) = self.background.lock() {
+            jobs.clear();
         }
         let r = self.checkpoint();
         drop(self.pool);

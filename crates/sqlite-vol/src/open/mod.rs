@@ -34,7 +34,7 @@ enum Base {
     /// [`Settings::from_env`] at open.
     Env,
     /// The caller's.
-    Given(Settings),
+    Given(Box<Settings>),
     /// Nowhere: defaults only, and the database path is not looked up in the environment either.
     Nothing,
 }
@@ -82,7 +82,7 @@ impl Builder {
     /// database path, when `settings.db` is unset, is still looked up in `<APP>_DB_PATH`, `DB_PATH` and
     /// `DATABASE_URL`.
     pub fn settings(mut self, settings: &Settings) -> Builder {
-        self.base = Base::Given(settings.clone());
+        self.base = Base::Given(Box::new(settings.clone()));
         self
     }
 
@@ -207,6 +207,15 @@ impl Builder {
         self
     }
 
+    /// The checkpoint policy (see [`crate::wal_policy`]): a PASSIVE checkpoint every `interval` and whenever
+    /// the WAL passes `wal_limit` bytes (overrides `SQLITE_VOL_CHECKPOINT_INTERVAL` / `SQLITE_VOL_WAL_LIMIT`;
+    /// defaults 1 min and 64 MiB); an `interval` of zero turns it off.
+    pub fn checkpoint_policy(mut self, interval: Duration, wal_limit: u64) -> Builder {
+        self.explicit.checkpoint_interval = Some(interval);
+        self.explicit.wal_limit = Some(wal_limit);
+        self
+    }
+
     /// Whether to switch the database to WAL where the volume allows it (default on). Off keeps a rollback
     /// journal: online backups then make writers wait while the copy is pinned.
     pub fn wal(mut self, on: bool) -> Builder {
@@ -223,7 +232,7 @@ impl Builder {
     pub fn open(mut self) -> Result<Database> {
         let (base, env) = match std::mem::replace(&mut self.base, Base::Env) {
             Base::Env => (Settings::from_env()?, true),
-            Base::Given(s) => (s, true),
+            Base::Given(s) => (*s, true),
             Base::Nothing => (Settings::default(), false),
         };
         let s = std::mem::take(&mut self.explicit).or(base);
@@ -303,11 +312,13 @@ impl Builder {
         };
         let (created, applied) = setup.run(&loc, &volume, &pragmas, &backup_dir)?;
 
+        let counters = crate::metrics::Counters::new();
         let pool = pragmas::pool(
             &loc.path,
             &pragmas,
             s.pool_size.unwrap_or(8),
             s.db_timeout.unwrap_or(Duration::from_secs(30)),
+            counters.pool().handler(),
         )?;
         let schema_version = {
             let c = pool.get().map_err(|e| Error::Pool {
@@ -332,9 +343,23 @@ impl Builder {
             backup_dir,
             backup_to,
             pragmas,
+            counters,
         });
         if let Some((interval, keep)) = s.schedule() {
             db.backup_every(interval, keep);
+        }
+        db.bound_wal(
+            s.checkpoint_interval
+                .unwrap_or(crate::wal_policy::DEFAULT_INTERVAL),
+            s.wal_limit.unwrap_or(crate::wal_policy::DEFAULT_LIMIT),
+        );
+        if let Some(interval) = s.drill_interval.filter(|d| !d.is_zero()) {
+            // Drills test the off-site copy when there is one: that is the one a lost volume needs.
+            let place = match s.backup_to.as_deref() {
+                Some(to) => Place::parse(to)?,
+                None => Place::Dir(db.backup_dir().to_path_buf()),
+            };
+            db.drill_every(interval, place, s.drill_query.clone());
         }
         Ok(db)
     }

@@ -59,7 +59,13 @@ impl Pragmas {
 }
 
 /// Builds the r2d2 pool over `path`: read-write, never creating it, each connection set up with `pragmas`.
-pub(super) fn pool(path: &Path, pragmas: &Pragmas, size: u32, timeout: Duration) -> Result<Pool> {
+pub(super) fn pool(
+    path: &Path,
+    pragmas: &Pragmas,
+    size: u32,
+    timeout: Duration,
+    events: Box<dyn r2d2::HandleEvent>,
+) -> Result<Pool> {
     let init = pragmas.clone();
     let manager = SqliteConnectionManager::file(path)
         .with_flags(
@@ -72,6 +78,7 @@ pub(super) fn pool(path: &Path, pragmas: &Pragmas, size: u32, timeout: Duration)
         .max_size(size)
         .min_idle(Some(1))
         .connection_timeout(timeout)
+        .event_handler(events)
         .build(manager)
         .map_err(|e| Error::Pool {
             path: path.to_path_buf(),

@@ -219,9 +219,27 @@ pub fn send_with(
         generation: Some(who.generation),
         ..m
     };
-    let version = lineage::before_send(place, app, &who, policy.adopt)?;
-    let to = send(place, &m)?;
-    lineage::after_send(place, app, &fsx::file_name(&m.path), &who, &version)?;
+    let started = std::time::Instant::now();
+    let sent = (|| -> Result<String> {
+        let version = lineage::before_send(place, app, &who, policy.adopt)?;
+        let to = send(place, &m)?;
+        lineage::after_send(place, app, &fsx::file_name(&m.path), &who, &version)?;
+        Ok(to)
+    })();
+    // The outcome is kept beside the local backup, where status, doctor and the metrics read it.
+    let took = started.elapsed().as_millis() as u64;
+    let detail = sent.as_ref().err().map_or("ok".into(), ToString::to_string);
+    let outcome = crate::record::Outcome::now(
+        place.location_of(&fsx::file_name(&m.path)),
+        sent.is_ok(),
+        took,
+        detail,
+    );
+    let dir = m.path.parent().unwrap_or(Path::new("."));
+    if let Err(e) = crate::record::note(dir, app, crate::record::Kind::Offsite, outcome) {
+        tracing::warn!(error = %e, "could not record the off-site send's outcome");
+    }
+    let to = sent?;
     let pruned = match keep {
         Some(k) => prune(place, app, k)?,
         None => Vec::new(),

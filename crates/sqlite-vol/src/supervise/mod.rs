@@ -48,6 +48,8 @@ pub struct ExecOptions {
     pub shim: PathBuf,
     /// The command and its arguments.
     pub command: Vec<OsString>,
+    /// Serve the database's metrics on `GET /metrics` at this address while the app runs.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// What [`run`] ends with.
@@ -64,7 +66,16 @@ pub struct Finished {
 /// when it cannot be started. Failures after the child ran (the last backup, the checkpoint) are logged and
 /// do not change the exit status.
 pub fn run(opts: &ExecOptions) -> Result<Finished> {
-    let db = preflight::prepare(opts)?;
+    let db = std::sync::Arc::new(preflight::prepare(opts)?);
+    let metrics = match opts.metrics_addr {
+        Some(addr) => {
+            let db = db.clone();
+            Some(crate::metrics::serve(addr, move || {
+                crate::metrics::render(&db)
+            })?)
+        }
+        None => None,
+    };
     let mut signals = signals::Forwarder::register()?;
     let child = child::spawn(opts, &db.location().path)?;
     let pid = child.id();
@@ -74,7 +85,13 @@ pub fn run(opts: &ExecOptions) -> Result<Finished> {
     let code = reap::exit_code(status);
     tracing::info!(pid, code, "the app exited");
     drop(child);
-    finish(db, opts);
+    drop(metrics);
+    match std::sync::Arc::try_unwrap(db) {
+        Ok(db) => finish(db, opts),
+        Err(_) => {
+            tracing::error!("the database is still in use at exit; it closes with the process")
+        }
+    }
     Ok(Finished { code })
 }
 

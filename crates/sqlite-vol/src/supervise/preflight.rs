@@ -43,6 +43,11 @@ pub fn prepare(opts: &ExecOptions) -> Result<Database> {
     } else if was_wal != Some(true) {
         refuse_old_sqlite(&path, opts)?;
     }
+    if opts.wal_despite_old_sqlite {
+        // A second connection checkpointing beside an app whose SQLite has the WAL-reset bug is the very
+        // timing the bug needs: leave checkpoints to the app's own (automatic) ones.
+        b = b.checkpoint_policy(std::time::Duration::ZERO, crate::wal_policy::DEFAULT_LIMIT);
+    }
     let db = b.open()?;
 
     let mode: String = db
@@ -64,7 +69,7 @@ fn refuse_old_sqlite(path: &std::path::Path, opts: &ExecOptions) -> Result<()> {
     };
     if opts.wal_despite_old_sqlite {
         tracing::warn!(db = %path.display(), seen_in = %bad.seen_in, version = %bad.version,
-            "switching to WAL although this SQLite has the WAL-reset bug (--wal-despite-old-sqlite): safe only while one connection at a time writes or checkpoints");
+            "switching to WAL although this SQLite has the WAL-reset bug (--wal-despite-old-sqlite): safe only while one connection at a time writes or checkpoints, so the checkpoint policy is off");
         return Ok(());
     }
     Err(Error::OldSqliteWal {

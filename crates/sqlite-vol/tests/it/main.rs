@@ -3,8 +3,11 @@
 mod backup;
 #[cfg(feature = "tokio")]
 mod concurrent;
+mod drill;
 mod lineage;
+mod metrics;
 mod migrate;
 mod migrate_tools;
 mod open;
 mod support;
+mod wal;

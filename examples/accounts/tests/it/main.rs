@@ -5,6 +5,7 @@
 //! the real binary, stops it with SIGTERM and starts it again on the same directory.
 
 mod api;
+mod metrics;
 mod overload;
 mod process;
 mod support;
