@@ -104,7 +104,7 @@ outside_project_builds_from_the_template_and_keeps_its_data() {
 
     # The sqlite-vol command that cargo install put in the image finds the service's database unaided.
     out=$(docker exec "$c" sqlite-vol backup 2>"$WORK/backup.err") ||
-        fail "docker exec sqlite-vol backup failed: $(tail -n 3 "$WORK/backup.err" | tr '\n' ' ')" || return 1
+        fail "docker exec sqlite-vol backup failed: $(printf '%s\n' "$out" | tail -n 3 | tr '\n' ' ') $(tail -n 3 "$WORK/backup.err" | tr '\n' ' ')" || return 1
     file=$(printf '%s\n' "$out" | grep -o '/backups/notes-[0-9TZ-]*\.db' | head -n 1)
     [ -n "$file" ] || fail "sqlite-vol backup printed no /backups/notes-*.db path: $out" || return 1
     docker exec "$c" sqlite-vol verify "$file" >"$WORK/verify.out" 2>&1 ||

@@ -1,4 +1,4 @@
-//! Every bad input from issue 3: each is refused with a clear error and the right exit code, and the live
+//! Every bad input a user can give: each is refused with a clear error and the right exit code, and the live
 //! database stays byte-for-byte as it was (and no safety backup is taken for a refused restore).
 
 use std::path::{Path, PathBuf};
