@@ -11,14 +11,14 @@
 //! complete backup with its manifest or a `.partial` file that the next backup removes; never a file that
 //! looks good and is not. Retention keeps the newest N and never touches files outside the naming scheme.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::fsx::{hash_file, remove_with_sidecars, sync_dir, SIDECARS};
+use crate::fsx::{self, hash_file, remove_with_sidecars, sync_dir, SIDECARS};
 use crate::lock::{MaintenanceLock, Wait};
 use crate::manifest::{self, free_name, manifest_path, parse_name, write_manifest, Manifest};
 use crate::sql::{classify, copy_pages, Progress};
@@ -168,7 +168,7 @@ struct Checked {
 /// through its own descriptor was tried and corrupted 4 backups in 8 under a foreign writer.)
 fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<Checked> {
     // Create the file ourselves so it is 0600 from the first byte. The handle stays open until the copy is
-    // closed: it flushes pages to disk as they arrive (see `flushing_while`).
+    // closed: it flushes pages to disk as they arrive (see `fsx::flushing_while`).
     let handle = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -196,7 +196,7 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
     // Pin one snapshot: commits by other connections then cannot restart the copy.
     src.execute_batch("BEGIN DEFERRED; SELECT count(*) FROM sqlite_master;")
         .map_err(|e| classify(db, "reading", e))?;
-    let copied = flushing_while(&handle, || {
+    let copied = fsx::flushing_while(&handle, || {
         copy_pages(&src, &mut dst, db, partial, opts.progress)
     });
     let _ = src.execute_batch("COMMIT");
@@ -252,28 +252,6 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
         facts,
         bytes,
         sha256,
-    })
-}
-
-/// Runs `work` while another thread flushes `file` to disk every 50 ms.
-///
-/// Without this a whole gigabyte of copy waits in the page cache for the final fsync, and on ext4
-/// (`data=ordered`) one large flush stalls every concurrent writer's WAL append on the same filesystem for
-/// its whole duration: measured, a foreign writer's worst commit was 460–600 ms during a 1 GiB backup, lined
-/// up with that fsync. Flushing as the copy grows keeps each flush, and so each stall, small, and leaves the
-/// pages in the page cache for the check that follows.
-fn flushing_while<T>(file: &File, work: impl FnOnce() -> T) -> T {
-    let done = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                let _ = file.sync_data();
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        });
-        let out = work();
-        done.store(true, std::sync::atomic::Ordering::Relaxed);
-        out
     })
 }
 
