@@ -5,5 +5,6 @@
 mod fencing;
 mod litestream;
 mod offsite;
+mod offsite_more;
 mod prometheus;
 mod restart;
