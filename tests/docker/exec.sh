@@ -1,11 +1,12 @@
 # tests/docker/exec.sh: container scenarios of docker/exec/Dockerfile (a Python app under `sqlite-vol exec`),
 # sourced by scenarios.sh, whose helpers (run ids, labels, http, wait_ready, wait_exit, fail) they use. The
 # image is built from the template exactly as shipped, once, by the first of these scenarios that runs.
-# Environment: SVT_EXEC_IMAGE (default sqlite-vol-pyaccounts:test).
+# Environment: SQLITE_VOL_EXEC_IMAGE (default sqlite-vol-pyaccounts:test).
 
-EXEC_IMAGE=${SVT_EXEC_IMAGE:-sqlite-vol-pyaccounts:test}
+EXEC_IMAGE=${SQLITE_VOL_EXEC_IMAGE:-sqlite-vol-pyaccounts:test}
 EXEC_BUILT=0
-SCENARIOS+=(exec_python_app_keeps_accounts_across_restart_rm_and_stop exec_python_app_without_volume_is_not_started)
+SCENARIOS+=(exec_python_app_keeps_accounts_across_restart_rm_and_stop exec_python_app_without_volume_is_not_started
+    exec_python_app_on_a_new_volume_restores_from_s3)
 
 exec_build() {
     [ "$EXEC_BUILT" = 1 ] && return 0
@@ -74,4 +75,33 @@ exec_python_app_without_volume_is_not_started() {
     [ "$code" = 2 ] || fail "exit $code (want 2, refused before the start): $(printf '%s' "$logs" | tail -n 3 | tr '\n' ' ')" || return 1
     printf '%s' "$logs" | grep -qF ':/data' || fail "the log does not name the fix (-v ...:/data): $(printf '%s' "$logs" | tail -n 3 | tr '\n' ' ')" || return 1
     ! printf '%s' "$logs" | grep -q 'pyaccounts: listening' || fail "the app started despite the refusal"
+}
+
+# The machine is gone: a new container on a new, empty volume with SQLITE_VOL_RESTORE_FROM pointing at the
+# bucket that holds the old one's backup (sent there by `sqlite-vol backup` from `docker exec`, to
+# SQLITE_VOL_BACKUP_TO) comes up with it before the Python app starts, and the old account logs in.
+exec_python_app_on_a_new_volume_restores_from_s3() {
+    local c1=$RUN_ID-pys3 c2=$RUN_ID-pys3-new vol1 vol2 out to=s3://svt-exec/pyaccounts
+    exec_build || return 1
+    need_tools && start_moto && make_bucket svt-exec || return 1
+    s3_env
+    vol1=$(new_volume pys3-data) || fail "docker volume create failed" || return 1
+    next_port
+    exec_run "$c1" "$PORT" -v "$vol1:/data" "${S3_ENV[@]}" -e "SQLITE_VOL_BACKUP_TO=$to" || return 1
+    wait_ready "$c1" "$PORT" || return 1
+    http POST "$PORT" /register "$(exec_account grace 'grace password 3')"
+    [ "$CODE" = 201 ] || fail "register: HTTP $CODE $BODY" || return 1
+    out=$(docker exec "$c1" sqlite-vol backup 2>&1) ||
+        fail "docker exec sqlite-vol backup (to $to) failed: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')" || return 1
+    docker rm -f "$c1" >/dev/null || fail "docker rm -f failed" || return 1
+    docker volume rm "$vol1" >/dev/null || fail "docker volume rm $vol1 failed" || return 1
+    vol2=$(new_volume pys3-data2) || fail "docker volume create failed" || return 1
+    next_port
+    exec_run "$c2" "$PORT" -v "$vol2:/data" "${S3_ENV[@]}" -e "SQLITE_VOL_RESTORE_FROM=$to" \
+        -e SQLITE_VOL_EXPECT_EXISTING=1 || return 1
+    wait_ready "$c2" "$PORT" || return 1
+    docker logs "$c2" 2>&1 | grep -qF 'RESTORED the database from the newest backup' ||
+        fail "the new container's log does not say RESTORED: $(container_logs "$c2" 5 | tr '\n' ' ')" || return 1
+    exec_login "$PORT" grace 'grace password 3' || { REASON="after restoring on a new volume: $REASON"; return 1; }
+    stop_moto
 }
