@@ -77,6 +77,7 @@ pub mod wal_reset;
 // 4. Maintenance.
 pub mod backup;
 pub mod manifest;
+pub mod migration;
 pub mod record;
 pub mod reset;
 pub mod restore;
@@ -87,6 +88,7 @@ pub mod verify;
 // 5. The service.
 #[cfg(feature = "tokio")]
 pub mod concurrent;
+pub mod counters;
 mod diagnose;
 pub mod drill;
 pub mod metrics;

@@ -33,7 +33,7 @@ impl Schedule {
         interval: Duration,
         keep: Option<usize>,
         to: Option<Arc<Place>>,
-        counters: crate::metrics::Counters,
+        counters: crate::counters::Counters,
     ) -> Schedule {
         let (tx, rx) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()

@@ -195,6 +195,11 @@ fn flag_synchronous(v: &str) -> std::result::Result<Synchronous, String> {
     v.parse()
 }
 
+/// The WAL size past which the checkpoint policy runs a checkpoint at once (and the WAL counts as too large).
+pub const DEFAULT_WAL_LIMIT: u64 = 64 << 20;
+/// How often the checkpoint policy runs a checkpoint anyway.
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Strict persistence: refuse storage that does not survive the container.
 pub const REQUIRE_PERSISTENT: &str = "SQLITE_VOL_REQUIRE_PERSISTENT";
 /// Refuse to create a database that does not exist.

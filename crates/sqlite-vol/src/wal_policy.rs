@@ -18,13 +18,12 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::metrics::Counters;
+use crate::counters::Counters;
 use crate::{fsx, Database};
 
-/// The WAL size past which a checkpoint runs at once (and the WAL counts as too large).
-pub const DEFAULT_LIMIT: u64 = 64 << 20;
-/// How often a checkpoint runs anyway.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+pub use crate::settings::{
+    DEFAULT_CHECKPOINT_INTERVAL as DEFAULT_INTERVAL, DEFAULT_WAL_LIMIT as DEFAULT_LIMIT,
+};
 
 /// What one checkpoint did: frames in the WAL and frames folded into the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

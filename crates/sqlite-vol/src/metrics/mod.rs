@@ -10,19 +10,17 @@
 //! backup yet) is `0`, so that an age alert fires. The format is Prometheus's text exposition format,
 //! produced by the `prometheus` crate.
 
-mod pool;
 mod serve;
 #[cfg(feature = "tokio")]
 mod writer;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use prometheus::core::Collector;
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
 
-pub use pool::PoolWatch;
+pub use crate::counters::{Counters, PoolWatch};
 pub use serve::{serve, Server};
 
 use crate::lock::MaintenanceLock;
@@ -31,65 +29,6 @@ use crate::{manifest, Database, Location, Result, Volume};
 
 /// The `Content-Type` of what [`render`] returns.
 pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
-
-/// What a running service counts: backups, checkpoints, pool waits. Held by its [`Database`].
-#[derive(Debug, Clone)]
-pub struct Counters {
-    backups: IntCounterVec,
-    backup_seconds: Histogram,
-    checkpoints: IntCounterVec,
-    pool: Arc<PoolWatch>,
-}
-
-impl Counters {
-    pub(crate) fn new() -> Counters {
-        let counter = |name: &str, help: &str| {
-            IntCounterVec::new(Opts::new(name, help), &["result"])
-                .expect("fixed, valid counter options")
-        };
-        let backup_seconds =
-            HistogramOpts::new("backup_duration_seconds", "How long each backup took")
-                .buckets(vec![0.05, 0.25, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0]);
-        let c = Counters {
-            backups: counter("backups_total", "Backups this process took, by result (ok or error)"),
-            backup_seconds: Histogram::with_opts(backup_seconds).expect("fixed, valid histogram options"),
-            checkpoints: counter(
-                "checkpoints_total",
-                "Checkpoints of the checkpoint policy, by result (ok, busy: a reader kept part of the WAL, error)",
-            ),
-            pool: PoolWatch::new(),
-        };
-        // Every result from zero, so that `increase()` sees the first one.
-        for r in ["ok", "error"] {
-            c.backups.with_label_values(&[r]);
-        }
-        for r in ["ok", "busy", "error"] {
-            c.checkpoints.with_label_values(&[r]);
-        }
-        c
-    }
-
-    /// Counts a backup: `Some(seconds)` when it succeeded, `None` when it failed.
-    pub fn backup(&self, took: Option<f64>) {
-        match took {
-            Some(secs) => {
-                self.backups.with_label_values(&["ok"]).inc();
-                self.backup_seconds.observe(secs);
-            }
-            None => self.backups.with_label_values(&["error"]).inc(),
-        }
-    }
-
-    /// Counts a checkpoint by its result: `ok`, `busy` or `error`.
-    pub fn checkpoint(&self, result: &'static str) {
-        self.checkpoints.with_label_values(&[result]).inc();
-    }
-
-    /// The pool's waits and connections out.
-    pub fn pool(&self) -> &Arc<PoolWatch> {
-        &self.pool
-    }
-}
 
 /// The series of an open database: everything [`render_at`] gives, and what the service counted.
 pub fn render(db: &Database) -> String {
@@ -138,13 +77,13 @@ fn render_with(db: &Database, more: impl FnOnce(&Registry)) -> String {
         &reg,
         "oldest_read_transaction_seconds",
         "How long the pooled connection out the longest has been out: a bound on the oldest read transaction of this process",
-        c.pool.oldest_out().as_secs_f64(),
+        c.pool().oldest_out().as_secs_f64(),
     );
     for m in [
         Box::new(c.backups.clone()) as Box<dyn Collector>,
         Box::new(c.backup_seconds.clone()),
         Box::new(c.checkpoints.clone()),
-        Box::new(c.pool.wait()),
+        Box::new(c.pool().wait()),
     ] {
         let _ = reg.register(m);
     }

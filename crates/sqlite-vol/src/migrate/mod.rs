@@ -13,21 +13,19 @@
 //! the backup taken before the newest migration). The text of each applied migration and the repair audit
 //! trail are kept in the toolkit's own tables ([`ledger`]).
 
-mod back;
 mod baseline;
 pub mod ledger;
 mod new;
-mod plan;
+pub(crate) mod plan_record;
 mod repair;
 pub mod schema;
 mod sqltext;
 mod status;
 
-pub use back::{back, back_plan, BackPlan, TableRows};
 pub use baseline::{baseline, baseline_diff, Baselined};
 pub use ledger::{HistoryRow, Repair};
 pub use new::{new_migration, Created};
-pub use plan::{plan, recorded_plan, PlanRecord, Planned, Step};
+pub use plan_record::{recorded_plan, PlanRecord, Step};
 pub use repair::{repair, RepairOptions, Repaired};
 pub use sqltext::line_diff;
 pub use status::{status, Entry, Report, State};
@@ -65,7 +63,7 @@ pub struct Plan {
 /// A set of migrations: embedded in the binary (`refinery::embed_migrations!`) or read from a folder.
 #[derive(Debug, Default)]
 pub struct Migrations {
-    list: Vec<Migration>,
+    pub(crate) list: Vec<Migration>,
 }
 
 impl Migrations {

@@ -29,7 +29,7 @@ pub struct Database {
     schedule: Mutex<Option<Schedule>>,
     backup_to: Option<Arc<Place>>,
     pragmas: Pragmas,
-    counters: crate::metrics::Counters,
+    counters: crate::counters::Counters,
     background: Mutex<Vec<crate::ticker::Ticker>>,
 }
 
@@ -46,7 +46,7 @@ pub(super) struct Parts {
     pub(super) backup_dir: PathBuf,
     pub(super) backup_to: Option<Arc<Place>>,
     pub(super) pragmas: Pragmas,
-    pub(super) counters: crate::metrics::Counters,
+    pub(super) counters: crate::counters::Counters,
 }
 
 /// What a checkpoint did.
@@ -102,7 +102,7 @@ impl Database {
     }
 
     /// What this service counts for its metrics (see [`crate::metrics`]).
-    pub fn counters(&self) -> &crate::metrics::Counters {
+    pub fn counters(&self) -> &crate::counters::Counters {
         &self.counters
     }
 

@@ -312,7 +312,7 @@ impl Builder {
         };
         let (created, applied) = setup.run(&loc, &volume, &pragmas, &backup_dir)?;
 
-        let counters = crate::metrics::Counters::new();
+        let counters = crate::counters::Counters::new();
         let pool = pragmas::pool(
             &loc.path,
             &pragmas,
@@ -350,8 +350,8 @@ impl Builder {
         }
         db.bound_wal(
             s.checkpoint_interval
-                .unwrap_or(crate::wal_policy::DEFAULT_INTERVAL),
-            s.wal_limit.unwrap_or(crate::wal_policy::DEFAULT_LIMIT),
+                .unwrap_or(crate::settings::DEFAULT_CHECKPOINT_INTERVAL),
+            s.wal_limit.unwrap_or(crate::settings::DEFAULT_WAL_LIMIT),
         );
         if let Some(interval) = s.drill_interval.filter(|d| !d.is_zero()) {
             // Drills test the off-site copy when there is one: that is the one a lost volume needs.

@@ -47,7 +47,7 @@ fn fails_untouched(db: &Database, query: Option<&str>, reason: &str) -> TestResu
     let r = record::read(db.backup_dir(), "it", Kind::Drill);
     assert_eq!(r.last.as_ref().map(|o| o.ok), Some(false));
     assert_eq!(r.error, 1);
-    let doctor = sqlite_vol::drill::finding(&db.status()?);
+    let doctor = drill_check(db)?;
     assert_eq!(doctor.status, sqlite_vol::Level::Fail, "{doctor:?}");
     Ok(())
 }
@@ -69,10 +69,7 @@ fn a_good_backup_passes_the_drill_with_its_sentinel_row_and_is_recorded() -> Tes
         status.drills.last_ok.as_ref().map(|o| o.backup.clone()),
         Some(d.backup.clone())
     );
-    assert_eq!(
-        sqlite_vol::drill::finding(&status).status,
-        sqlite_vol::Level::Pass
-    );
+    assert_eq!(drill_check(&db)?.status, sqlite_vol::Level::Pass);
     let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())?
         .flatten()
         .filter(|e| {
@@ -174,4 +171,21 @@ fn a_scheduled_drill_runs_in_the_background_and_records_its_outcome() -> TestRes
     }
     db.close()?;
     Ok(())
+}
+
+/// Doctor's restore-drill finding for `db`.
+fn drill_check(
+    db: &sqlite_vol::Database,
+) -> Result<sqlite_vol::Finding, Box<dyn std::error::Error>> {
+    let settings = sqlite_vol::Settings::default();
+    let findings = sqlite_vol::diagnose(&sqlite_vol::Subject {
+        location: db.location(),
+        app: db.app(),
+        backup_dir: db.backup_dir(),
+        settings: &settings,
+    });
+    findings
+        .into_iter()
+        .find(|f| f.name == "restore drill")
+        .ok_or_else(|| "doctor has no restore-drill check".into())
 }

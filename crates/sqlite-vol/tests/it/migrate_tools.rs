@@ -227,7 +227,7 @@ fn plan_on_a_128_mib_database_leaves_it_byte_identical_and_reports_times() -> Te
     let before = sha256(&path);
     let all = || Migrations::from_dir(&fixture("migrations_plan"));
 
-    let p = migrate::plan(&path, "it", &all()?, Wait::No)?;
+    let p = sqlite_vol::migration::plan(&path, "it", &all()?, Wait::No)?;
     assert_eq!(sha256(&path), before, "the live database is byte-identical");
     eprintln!(
         "plan: {} bytes copied in {} ms; steps {:?}; write lock {} ms",
@@ -347,7 +347,7 @@ fn back_restores_the_backup_taken_before_the_newest_migration_after_counting_row
     let path = tmp.path().join("it.db");
     let backups = tmp.path().join("backups");
 
-    let plan = migrate::back_plan(&path, "it", &backups)?;
+    let plan = sqlite_vol::migration::back_plan(&path, "it", &backups)?;
     assert_eq!(plan.newest, "V2__notes");
     assert_eq!(plan.backup_schema, Some(1));
     let users = plan.tables.iter().find(|t| t.table == "users").cloned();
@@ -359,7 +359,7 @@ fn back_restores_the_backup_taken_before_the_newest_migration_after_counting_row
     assert_eq!(notes.map(|t| (t.now, t.in_backup)), Some((Some(0), None)));
     assert_eq!(plan.rows_lost, 2);
 
-    let r = migrate::back(&path, "it", &plan, &RestoreOptions::new(&backups))?;
+    let r = sqlite_vol::migration::back(&path, "it", &plan, &RestoreOptions::new(&backups))?;
     assert_eq!(r.schema_version, Some(1));
     let safety = r
         .safety_backup

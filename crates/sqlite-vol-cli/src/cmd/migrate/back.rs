@@ -2,7 +2,7 @@
 //! the backup taken before it ran), and with `--yes` restores that backup through the library's restore
 //! (verified, a safety backup of the current state first).
 
-use sqlite_vol::{migrate, RestoreOptions};
+use sqlite_vol::RestoreOptions;
 
 use super::args::BackArgs;
 use crate::cmd::{wait, Exit, Refused, Target};
@@ -11,7 +11,7 @@ use crate::ui;
 /// Shows the loss, then restores when `--yes`.
 pub fn run(t: &Target, a: &BackArgs) -> anyhow::Result<Exit> {
     let path = &t.loc.path;
-    let plan = migrate::back_plan(path, &t.app, &t.backup_dir)?;
+    let plan = sqlite_vol::migration::back_plan(path, &t.app, &t.backup_dir)?;
     if !a.out.json || !a.yes {
         let mut lines = vec![format!(
             "going back before {} (applied {}): restoring {} (taken {}, schema {})",
@@ -53,7 +53,8 @@ pub fn run(t: &Target, a: &BackArgs) -> anyhow::Result<Exit> {
         wait: wait(a.lock.wait),
         ..RestoreOptions::new(&t.backup_dir)
     };
-    let r = migrate::back(path, &t.app, &plan, &opts).map_err(|e| t.app_hint(e.into()))?;
+    let r = sqlite_vol::migration::back(path, &t.app, &plan, &opts)
+        .map_err(|e| t.app_hint(e.into()))?;
     if a.out.json {
         ui::json(&serde_json::json!({ "plan": plan, "restored": r }))?;
     } else {

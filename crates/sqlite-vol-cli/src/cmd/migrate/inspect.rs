@@ -88,7 +88,7 @@ pub fn status(t: &Target, migrations: &Migrations, a: &StatusArgs) -> anyhow::Re
 
 /// Rehearses the pending migrations on a copy and prints the times and the schema change.
 pub fn plan(t: &Target, migrations: &Migrations, a: &PlanArgs) -> anyhow::Result<Exit> {
-    let p = migrate::plan(&t.loc.path, &t.app, migrations, wait(a.lock.wait))?;
+    let p = sqlite_vol::migration::plan(&t.loc.path, &t.app, migrations, wait(a.lock.wait))?;
     if a.out.json {
         ui::json(&p)?;
         return Ok(Exit::Ok);

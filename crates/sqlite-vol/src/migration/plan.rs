@@ -5,36 +5,24 @@
 //! one at a time, each timed, and the schema before and after compared. The copy is deleted afterwards
 //! (and a copy left by a killed plan is deleted by the next one); the live database is only read.
 //!
-//! The result is also recorded beside the database (`<db>.migration-plan.json`), keyed by each
-//! migration's checksum, so that a service's startup can refuse a migration whose rehearsal took longer
-//! than allowed ([`crate::Builder::migration_limit`], `SQLITE_VOL_MIGRATION_LIMIT`).
+//! The result is also recorded beside the database (see [`crate::migrate::PlanRecord`]), so that a service's
+//! startup can refuse a migration whose rehearsal took longer than allowed
+//! ([`crate::Builder::migration_limit`], `SQLITE_VOL_MIGRATION_LIMIT`).
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use refinery::{Runner, Target};
 use rusqlite::Connection;
 
-use super::schema::{Change, Schema};
-use super::Migrations;
 use crate::backup::{backup, BackupOptions};
 use crate::fsx::sidecar;
 use crate::lock::Wait;
+use crate::migrate::plan_record::record_path;
+use crate::migrate::schema::{Change, Schema};
+use crate::migrate::{Migrations, PlanRecord, Step};
 use crate::{Error, Result};
-
-/// One migration as rehearsed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Step {
-    /// `V<n>__<name>`.
-    pub migration: String,
-    /// Its version.
-    pub version: i64,
-    /// Its checksum (the rehearsal counts for this text only).
-    pub checksum: u64,
-    /// How long it took on the copy, commit included.
-    pub ms: u64,
-}
 
 /// What [`plan`] found.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -61,28 +49,7 @@ pub struct Planned {
     pub record: PathBuf,
 }
 
-/// The record [`plan`] leaves beside the database for startup.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PlanRecord {
-    /// When the rehearsal ran (RFC 3339).
-    pub planned_at: String,
-    /// The size of the database rehearsed on.
-    pub bytes: u64,
-    /// The migrations and their times.
-    pub steps: Vec<Step>,
-}
-
 const COPY_PREFIX: &str = ".sqlite-vol-plan-";
-
-/// The record file beside `db`.
-fn record_path(db: &Path) -> PathBuf {
-    sidecar(db, ".migration-plan.json")
-}
-
-/// The last plan recorded beside `db`, if any.
-pub fn recorded_plan(db: &Path) -> Option<PlanRecord> {
-    serde_json::from_slice(&std::fs::read(record_path(db)).ok()?).ok()
-}
 
 /// Rehearses the pending `migrations` on a copy of the database at `db` for `app`; the live database is
 /// left byte-identical. The copy is taken under the maintenance lock (waiting as `wait` says).
@@ -180,57 +147,6 @@ pub fn plan(db: &Path, app: &str, migrations: &Migrations, wait: Wait) -> Result
         changes: before.diff(&after),
         record: record_path(db),
     })
-}
-
-impl Migrations {
-    /// Refuses when any of `pending` (`V<n>__<name>`) was not rehearsed by [`plan`] with its current text,
-    /// or took longer than `limit` when it was.
-    ///
-    /// # Errors
-    /// [`Error::MigrationRefused`] naming the migration and what to do.
-    pub(crate) fn check_planned(
-        &self,
-        db: &Path,
-        pending: &[String],
-        limit: Duration,
-    ) -> Result<()> {
-        let record = recorded_plan(db);
-        for name in pending {
-            let Some(m) = self
-                .list
-                .iter()
-                .find(|m| format!("V{}__{}", m.version(), m.name()) == *name)
-            else {
-                continue;
-            };
-            let step = record.as_ref().and_then(|r| {
-                r.steps
-                    .iter()
-                    .find(|s| s.version == i64::from(m.version()) && s.checksum == m.checksum())
-            });
-            let reason = match step {
-                None => format!(
-                    "it was never rehearsed with its current text, and a limit of {limit:?} on migration time is \
-                     set (SQLITE_VOL_MIGRATION_LIMIT). Run `sqlite-vol migrate plan` against this database \
-                     first; nothing was applied"
-                ),
-                Some(s) if Duration::from_millis(s.ms) > limit => format!(
-                    "its rehearsal took {} ms, over the limit of {} ms (SQLITE_VOL_MIGRATION_LIMIT): it would \
-                     hold the write lock that long at startup. Run it in a maintenance window with a higher \
-                     limit, or make it cheaper; nothing was applied",
-                    s.ms,
-                    limit.as_millis()
-                ),
-                Some(_) => continue,
-            };
-            return Err(Error::MigrationRefused {
-                path: db.to_path_buf(),
-                action: format!("migration {name}"),
-                reason,
-            });
-        }
-        Ok(())
-    }
 }
 
 /// Beside the database when its volume has room for a copy and growth, else the temporary folder.

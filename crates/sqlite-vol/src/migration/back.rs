@@ -11,8 +11,8 @@ use rusqlite::Connection;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::ledger;
-use super::schema::ignored;
+use crate::migrate::ledger;
+use crate::migrate::schema::ignored;
 use crate::restore::{restore, RestoreOptions, Restored};
 use crate::sql::open_immutable;
 use crate::{manifest, Error, Result};
