@@ -30,29 +30,30 @@
 //! starts on an empty volume. [`diagnose()`] holds every check that `sqlite-vol doctor` prints.
 //!
 //! # Layers
-//! Each module uses only the modules above it in this list:
+//! A module uses only modules of its own layer or of the layers above it, and no two modules import each
+//! other, directly or round a circle:
 //! 1. foundations: [`error`](Error), [`settings`] (configuration read once), [`human`] (sizes and ages in
 //!    words), and crate-private helpers for files (`fsx`), time (`clock`) and SQL (`sql`);
 //! 2. finding and preparing the place: [`location`], [`volume`], [`prepare`];
-//! 3. the database file: [`identity`], [`migrate`], [`lock`], [`wal_reset`] (the SQLite a file was last
-//!    written by, and the WAL-reset bug);
+//! 3. the database file: [`identity`], [`migrate`] (refinery migrations, their status, baseline and
+//!    repair), [`lock`], [`wal_reset`] (the SQLite a file was last written by, and the WAL-reset bug);
 //! 4. maintenance: [`manifest`], [`verify`](verify()), [`backup`], [`record`] (the outcomes of off-site sends
 //!    and drills, beside the backups), [`status`](status()), [`store`] (a folder and S3 behind one
-//!    [`store::Place`]), [`restore`], [`reset`];
-//! 5. the service: the backup schedule, [`open`](Builder) (builder, startup steps, pragmas and pool, the
-//!    [`Database`] handle), [`diagnose()`], [`drill`] (restore drills), [`wal_policy`] (checkpoints that keep
-//!    the WAL bounded), [`metrics`] (Prometheus series; the [`metrics::Counters`] a `Database` holds),
-//!    [`supervise`] (`sqlite-vol exec`: any app under the same startup checks), and, with the `tokio`
-//!    feature, [`concurrent`] (async reads and one writer with group commit for tokio services).
+//!    [`store::Place`], with lineage and fencing), [`restore`] (live, empty place, first start),
+//!    [`migration`] (rehearsing pending migrations on a copy, and going back), [`reset`];
+//! 5. the service: [`counters`] (what a running service counts), the backup schedule and background ticker,
+//!    [`open`](Builder) (builder, startup steps, pragmas and pool, the [`Database`] handle), [`diagnose()`],
+//!    [`drill`] (restore drills), [`wal_policy`] (checkpoints that keep the WAL bounded), [`metrics`]
+//!    (Prometheus series), [`supervise`] (`sqlite-vol exec`: any app under the same startup checks), and,
+//!    with the `tokio` feature, `concurrent` (async reads and one writer with group commit).
 //!
 //! Settings are read in one place: [`Settings::from_env`] (`<APP>_DB_PATH`, `DB_PATH` and `DATABASE_URL` by
 //! [`location`]). Variables: `SQLITE_VOL_REQUIRE_PERSISTENT`, `SQLITE_VOL_EXPECT_EXISTING`,
 //! `SQLITE_VOL_SYNCHRONOUS`, `DB_POOL_SIZE`, `DB_TIMEOUT`, `SQLITE_VOL_BACKUP_DIR`,
 //! `SQLITE_VOL_BACKUP_INTERVAL`, `SQLITE_VOL_BACKUP_KEEP`, `SQLITE_VOL_BACKUP_TO`, `SQLITE_VOL_RESTORE_FROM`,
-//! `SQLITE_VOL_MIGRATION_LIMIT`,
-//! `SQLITE_VOL_BACKUP_ADOPT` (see [`store::lineage`]),
-//! `SQLITE_VOL_DRILL_INTERVAL`, `SQLITE_VOL_DRILL_QUERY`, `SQLITE_VOL_WAL_LIMIT`, `SQLITE_VOL_CHECKPOINT_INTERVAL`,
-//! and for `s3://` locations the usual `AWS_*` variables.
+//! `SQLITE_VOL_MIGRATION_LIMIT`, `SQLITE_VOL_BACKUP_ADOPT` (see [`store::lineage`]),
+//! `SQLITE_VOL_DRILL_INTERVAL`, `SQLITE_VOL_DRILL_QUERY`, `SQLITE_VOL_WAL_LIMIT`,
+//! `SQLITE_VOL_CHECKPOINT_INTERVAL`, and for `s3://` locations the usual `AWS_*` variables.
 #![warn(missing_docs)]
 
 // 1. Foundations.

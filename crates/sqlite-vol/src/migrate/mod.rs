@@ -8,9 +8,9 @@
 //!
 //! Around that engine, the tools to live with migrations: [`status`](status()) (applied, pending,
 //! divergent, unknown), [`new`](new_migration) (the next numbered file), [`baseline`](baseline()) (adopt a
-//! database made before migrations existed, after proving its [`schema`]), [`plan`](plan()) (rehearse on a
-//! copy, timed), [`repair`](repair()) (accept a comment-only edit, audited) and [`back`](back()) (restore
-//! the backup taken before the newest migration). The text of each applied migration and the repair audit
+//! database made before migrations existed, after proving its [`schema`]), [`repair`](repair()) (accept a comment-only edit,
+//! audited); rehearsing on a copy and going back to the pre-migration backup are in [`crate::migration`],
+//! which needs the backup and restore paths. The text of each applied migration and the repair audit
 //! trail are kept in the toolkit's own tables ([`ledger`]).
 
 mod baseline;

@@ -23,7 +23,7 @@ pub struct Step {
     pub ms: u64,
 }
 
-/// The record [`plan`] leaves beside the database for startup.
+/// The record [`crate::migration::plan`] leaves beside the database for startup.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PlanRecord {
     /// When the rehearsal ran (RFC 3339).

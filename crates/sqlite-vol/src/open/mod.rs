@@ -200,7 +200,7 @@ impl Builder {
     }
 
     /// Refuse to apply, to a database that holds data, a pending migration whose rehearsal by
-    /// [`crate::migrate::plan`] took longer than `limit`, or that was never rehearsed with its current text
+    /// [`crate::migration::plan`] took longer than `limit`, or that was never rehearsed with its current text
     /// (overrides `SQLITE_VOL_MIGRATION_LIMIT`; default: no limit).
     pub fn migration_limit(mut self, limit: Duration) -> Builder {
         self.explicit.migration_limit = Some(limit);
