@@ -129,8 +129,27 @@ pub fn diagnose(t: &Subject<'_>) -> Vec<Finding> {
     out.push(sqlite_version(&status));
     out.push(lock(&status));
     out.push(backups(t, &status));
-    out.push(offsite(t, &status));
-    out.extend(lineage(t, &status));
+    // Each destination of SQLITE_VOL_BACKUP_TO (comma-separated) is checked on its own.
+    let places = t.settings.backup_to.as_deref().map(|to| {
+        to.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(String::from)
+            .collect::<Vec<_>>()
+    });
+    for one in places.unwrap_or_else(|| vec![String::new()]) {
+        let settings = Settings {
+            backup_to: (!one.is_empty()).then_some(one),
+            ..t.settings.clone()
+        };
+        let t = Subject {
+            settings: &settings,
+            ..*t
+        };
+        out.push(offsite(&t, &status));
+        out.extend(lineage(&t, &status));
+    }
+    out.extend(last_send(&status));
     out.push(identity(t, &status));
     out.push(crate::drill::finding(&status));
     out
@@ -450,6 +469,27 @@ fn lineage(t: &Subject<'_>, s: &Status) -> Option<Finding> {
             .fix("restore from it, choose another prefix, or adopt it with SQLITE_VOL_BACKUP_ADOPT=1"),
     };
     Some(f)
+}
+
+/// The last off-site send: fail when it did not reach every destination (naming those it missed).
+fn last_send(s: &Status) -> Option<Finding> {
+    let last = s.offsite.last.as_ref()?;
+    Some(match last.ok {
+        true => Finding::new(
+            "off-site send",
+            Level::Pass,
+            format!("the last backup ({}) reached {}", last.at, last.backup),
+        ),
+        false => Finding::new(
+            "off-site send",
+            Level::Fail,
+            format!(
+                "the last backup sent at {} failed: {}",
+                last.at, last.detail
+            ),
+        )
+        .fix("see the error above for each place; the next backup is sent to every place again"),
+    })
 }
 
 fn identity(t: &Subject<'_>, s: &Status) -> Finding {
