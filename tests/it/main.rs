@@ -2,6 +2,8 @@
 //! graceful restarts, SIGKILL under concurrent load, two instances sharing one volume, off-site backups
 //! to a real S3-compatible server (moto) and a Litestream sidecar replicating the live database.
 
+mod destinations;
+mod encryption;
 mod fencing;
 mod litestream;
 mod offsite;

@@ -4,5 +4,6 @@
 
 pub mod bench;
 pub mod campaign;
+pub mod keys;
 pub mod offsite;
 pub mod support;

@@ -136,6 +136,24 @@ impl Moto {
         Ok(())
     }
 
+    /// The bytes of one object, read with boto3 (signed, as any reader of the bucket would).
+    pub fn get(&self, bucket: &str, key: &str) -> std::io::Result<Vec<u8>> {
+        let script = "import sys, boto3\n\
+            s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1',\n\
+                aws_access_key_id='test', aws_secret_access_key='test')\n\
+            sys.stdout.buffer.write(s3.get_object(Bucket=sys.argv[2], Key=sys.argv[3])['Body'].read())\n";
+        let out = Command::new(moto_python())
+            .args(["-c", script, &self.endpoint, bucket, key])
+            .output()?;
+        if !out.status.success() {
+            return Err(std::io::Error::other(format!(
+                "boto3 get_object {key} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(out.stdout)
+    }
+
     /// The object keys under `prefix` in `bucket`, by a plain ListObjectsV2 request.
     pub fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
         let url = format!("{}/{bucket}?list-type=2&prefix={prefix}", self.endpoint);

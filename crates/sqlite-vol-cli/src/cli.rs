@@ -45,6 +45,11 @@ pub struct DbOpts {
     /// Print only what was asked for (no progress bar, no notes, no warnings from the library).
     #[arg(long, short, global = true)]
     pub quiet: bool,
+
+    /// An age identity file (`AGE-SECRET-KEY-1…`, made by age-keygen) that decrypts encrypted backups for
+    /// verify, restore, list and drill. Default: SQLITE_VOL_BACKUP_IDENTITY.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
 }
 
 /// `--json`, shared by every subcommand that reports.
@@ -137,11 +142,17 @@ pub struct DoctorArgs {
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     /// Where the backup goes: a directory (instead of --backup-dir), or s3://BUCKET/PREFIX to upload it
-    /// to S3-compatible storage after it is taken and checked in the backup directory. S3 is configured
-    /// from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and, for stores other than AWS,
-    /// AWS_ENDPOINT_URL. Without --to, SQLITE_VOL_BACKUP_TO (as set for the service) also gets a copy.
-    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    /// to S3-compatible storage after it is taken and checked in the backup directory; several places,
+    /// comma-separated, each get it (and their own retention), and one failing stops none of the others
+    /// (exit 2 naming it). S3 is configured from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and,
+    /// for stores other than AWS, AWS_ENDPOINT_URL. Without --to, SQLITE_VOL_BACKUP_TO (as set for the
+    /// service) also gets a copy.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX[,…]")]
     pub to: Option<String>,
+    /// Encrypt what is sent to --to (or SQLITE_VOL_BACKUP_TO) to this age X25519 recipient (`age1…`);
+    /// repeat it or separate several with commas. Default: SQLITE_VOL_BACKUP_RECIPIENTS.
+    #[arg(long = "recipient", value_name = "AGE1…")]
+    pub recipients: Vec<String>,
     /// Afterwards keep only the newest N backups, in the backup directory and at --to (the new one always
     /// stays).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -217,6 +228,10 @@ pub struct ListArgs {
     /// Do not read the files: "verified" then only means a manifest is present and the size matches it.
     #[arg(long)]
     pub fast: bool,
+    /// Object storage too: download each backup (decrypting it with --identity when it is encrypted) into a
+    /// temporary folder and verify it as a local one (checksum and quick_check).
+    #[arg(long, conflicts_with = "fast")]
+    pub verify: bool,
     /// `--json`.
     #[command(flatten)]
     pub out: Output,

@@ -50,7 +50,10 @@ impl DbOpts {
             Some(app) => (app.to_string(), AppFrom::Given),
             None => (self.app_from_file_name()?, AppFrom::FileName),
         };
-        let settings = sqlite_vol::Settings::from_env()?;
+        let mut settings = sqlite_vol::Settings::from_env()?;
+        if let Some(id) = &self.identity {
+            settings.backup_identity = Some(id.clone());
+        }
         let loc = Location::resolve(&app, self.db.as_deref())?;
         let backup_dir = self
             .backup_dir
@@ -110,6 +113,11 @@ impl Target {
             ));
         }
         err
+    }
+
+    /// How backups are sent and brought back (adoption, encryption keys), from the settings.
+    pub fn policy(&self) -> anyhow::Result<sqlite_vol::store::Policy> {
+        Ok(sqlite_vol::store::Policy::from_settings(&self.settings)?)
     }
 
     /// `DIR|s3://…` as given, else the backup directory.

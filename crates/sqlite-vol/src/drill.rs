@@ -16,7 +16,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::record::{self, Kind, Outcome};
 use crate::restore::RestoreOptions;
-use crate::store::{self, Place};
+use crate::store::{self, Place, Policy};
 use crate::{identity, migrate, Database, Result};
 
 /// What a drill established: its recorded outcome.
@@ -35,9 +35,25 @@ pub fn drill(
     backup_dir: &Path,
     query: Option<&str>,
 ) -> Result<Drill> {
+    drill_with(place, db, app, backup_dir, query, &Policy::default())
+}
+
+/// [`drill`], decrypting an encrypted backup with the policy's identity: a drill that cannot decrypt the
+/// newest backup fails, as the restore that needs it would.
+///
+/// # Errors
+/// As [`drill`].
+pub fn drill_with(
+    place: &Place,
+    db: &Path,
+    app: &str,
+    backup_dir: &Path,
+    query: Option<&str>,
+    policy: &Policy,
+) -> Result<Drill> {
     let started = Instant::now();
     let staging = Staging::new()?;
-    let (backup, result) = run(place, db, app, &staging.0, query);
+    let (backup, result) = run(place, db, app, &staging.0, query, policy);
     let took = started.elapsed().as_millis() as u64;
     drop(staging);
     let outcome = match result {
@@ -61,6 +77,7 @@ fn run(
     app: &str,
     staging: &Path,
     query: Option<&str>,
+    policy: &Policy,
 ) -> (String, std::result::Result<(), String>) {
     let newest = match store::list(place, app) {
         Ok(l) => l.backups.into_iter().next(),
@@ -84,7 +101,7 @@ fn run(
             Ok(None) => return Err("it has no manifest, so its checksum cannot be checked".into()),
             Err(e) => return Err(format!("its manifest cannot be read: {e}")),
         }
-        let file = store::fetch(place, &newest.name, staging)
+        let file = store::fetch_with(place, &newest.name, staging, policy)
             .map_err(|e| format!("fetching it failed: {e}"))?;
         let copy = staging.join("restored").join(format!("{app}.db"));
         let opts = RestoreOptions {
@@ -260,6 +277,7 @@ impl Database {
             self.app().to_string(),
             self.backup_dir().to_path_buf(),
         );
+        let policy = self.offsite().policy.clone();
         tracing::info!(every = ?interval, from = %place, "scheduled restore drills on");
         let mut since = Instant::now();
         self.keep_running(crate::ticker::Ticker::start("sqlite-vol-drills", Duration::from_secs(1).min(interval), move || {
@@ -267,7 +285,7 @@ impl Database {
                 return;
             }
             since = Instant::now();
-            if let Err(e) = drill(&place, &db, &app, &dir, query.as_deref()) {
+            if let Err(e) = drill_with(&place, &db, &app, &dir, query.as_deref(), &policy) {
                 tracing::error!(error = %e, "the restore drill's outcome could not be recorded");
             }
         }));

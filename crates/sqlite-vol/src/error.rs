@@ -441,6 +441,24 @@ pub enum Error {
         /// What is missing.
         missing: String,
     },
+    /// A backup is encrypted (or must be) and the keys given cannot do it, or its ciphertext is damaged.
+    #[error("{path}: {reason}")]
+    Encryption {
+        /// The backup (a path or URL).
+        path: PathBuf,
+        /// What is wrong and the fix.
+        reason: String,
+    },
+    /// Some destinations did not get the backup; the others did.
+    #[error("the backup reached {sent} of {total} destinations; failed: {failed}")]
+    SomeDestinationsFailed {
+        /// How many got it.
+        sent: usize,
+        /// How many there are.
+        total: usize,
+        /// Each failed destination and why.
+        failed: String,
+    },
 }
 
 impl Error {
@@ -503,6 +521,7 @@ impl Error {
                 | Error::OtherLineage { .. }
                 | Error::TakenOver { .. }
                 | Error::LineageWithoutBackup { .. }
+                | Error::Encryption { .. }
         )
     }
 }

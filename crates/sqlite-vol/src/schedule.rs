@@ -3,7 +3,7 @@
 //!
 //! Every interval it takes a backup exactly as `sqlite-vol backup` does (under the maintenance lock, checked,
 //! manifest beside it) and prunes to the newest N, then sends it off-site when a place is set (see
-//! [`crate::offsite`]) and prunes there too; each result is logged. A failure is logged and retried at
+//! [`crate::store::Destinations`]) and prunes there too; each result is logged. A failure is logged and retried at
 //! the next tick; it never stops the service. Dropping the [`Schedule`] stops the thread and waits for a
 //! backup in progress to finish.
 
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::backup::{backup, BackupOptions};
 use crate::lock::Wait;
-use crate::store::{self, Place};
+use crate::store::Destinations;
 
 /// A running backup schedule; stops when dropped.
 #[derive(Debug)]
@@ -24,15 +24,15 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// Starts backing up `db` every `interval` into `dir`, keeping `keep`, and sending each backup to `to`
-    /// (keeping `keep` there too).
+    /// Starts backing up `db` every `interval` into `dir`, keeping `keep`, and sending each backup to every
+    /// place of `to` (keeping `keep` there too).
     pub fn start(
         db: PathBuf,
         app: String,
         dir: PathBuf,
         interval: Duration,
         keep: Option<usize>,
-        to: Option<Arc<Place>>,
+        to: Arc<Destinations>,
         counters: crate::counters::Counters,
     ) -> Schedule {
         let (tx, rx) = mpsc::channel::<()>();
@@ -55,9 +55,9 @@ impl Schedule {
                     }
                 };
                 tracing::info!(backup = %m.path.display(), bytes = m.bytes, duration_ms = m.duration_ms, "scheduled backup done");
-                let Some(place) = to.as_deref() else { continue };
-                if let Err(e) = store::send_keeping(place, m, &app, keep) {
-                    tracing::error!(error = %e, to = %place,
+                if to.is_empty() { continue }
+                if let Err(e) = to.send(m, &app, keep) {
+                    tracing::error!(error = %e, to = %to.describe(),
                         "sending the scheduled backup off-site failed; it stays in the local folder, and the next one is sent at the next interval");
                 }
             })

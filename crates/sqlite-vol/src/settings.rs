@@ -95,6 +95,12 @@ pub struct Settings {
     #[cfg_attr(feature = "clap", arg(long = "adopt", env = BACKUP_ADOPT, value_parser = flag_bool,
         num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
     pub backup_adopt: Option<bool>,
+    /// Encrypt backups sent to a place to these age X25519 recipients (`age1…`, comma-separated).
+    #[cfg_attr(feature = "clap", arg(long = "recipient", env = BACKUP_RECIPIENTS, value_name = "AGE1…"))]
+    pub backup_recipients: Option<String>,
+    /// An age identity file (`AGE-SECRET-KEY-1…` lines) that decrypts encrypted backups.
+    #[cfg_attr(feature = "clap", arg(long = "identity", env = BACKUP_IDENTITY, value_name = "FILE"))]
+    pub backup_identity: Option<PathBuf>,
     /// Run a restore drill this often (`1d`): the newest backup restored into a temporary file and checked;
     /// unset or 0 means no scheduled drills.
     #[cfg_attr(feature = "clap", arg(long, env = DRILL_INTERVAL, value_parser = flag_duration, value_name = "DURATION"))]
@@ -136,6 +142,8 @@ impl Settings {
             restore_from: env_str(RESTORE_FROM),
             migration_limit: env_duration(MIGRATION_LIMIT)?,
             backup_adopt: env_bool(BACKUP_ADOPT)?,
+            backup_recipients: env_str(BACKUP_RECIPIENTS),
+            backup_identity: env_path(BACKUP_IDENTITY),
             drill_interval: env_duration(DRILL_INTERVAL)?,
             drill_query: env_str(DRILL_QUERY),
             wal_limit: env_size(WAL_LIMIT)?,
@@ -159,6 +167,8 @@ impl Settings {
             restore_from: self.restore_from.or(base.restore_from),
             migration_limit: self.migration_limit.or(base.migration_limit),
             backup_adopt: self.backup_adopt.or(base.backup_adopt),
+            backup_recipients: self.backup_recipients.or(base.backup_recipients),
+            backup_identity: self.backup_identity.or(base.backup_identity),
             drill_interval: self.drill_interval.or(base.drill_interval),
             drill_query: self.drill_query.or(base.drill_query),
             wal_limit: self.wal_limit.or(base.wal_limit),
@@ -225,6 +235,10 @@ pub const RESTORE_FROM: &str = "SQLITE_VOL_RESTORE_FROM";
 pub const MIGRATION_LIMIT: &str = "SQLITE_VOL_MIGRATION_LIMIT";
 /// Adopt an off-site place that belongs to another database.
 pub const BACKUP_ADOPT: &str = "SQLITE_VOL_BACKUP_ADOPT";
+/// age X25519 recipients that backups sent to a place are encrypted to (comma-separated).
+pub const BACKUP_RECIPIENTS: &str = "SQLITE_VOL_BACKUP_RECIPIENTS";
+/// An age identity file that decrypts encrypted backups.
+pub const BACKUP_IDENTITY: &str = "SQLITE_VOL_BACKUP_IDENTITY";
 
 /// Interval of scheduled restore drills; unset or `0` means none.
 pub const DRILL_INTERVAL: &str = "SQLITE_VOL_DRILL_INTERVAL";

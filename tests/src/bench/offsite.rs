@@ -6,7 +6,8 @@
 //! manifest) against `sqlite3 .backup` + boto3 `upload_file`. Restore onto an empty volume: `sqlite-vol
 //! restore --if-db-not-exists --latest s3://…` (download hashed against the manifest, verified, restored)
 //! against boto3 `download_file` into place (no check at all) and `litestream restore` from a replica of the
-//! same database. Each run gets a fresh moto, so its memory does not grow with the runs.
+//! same database; and the same backup and restore encrypted with age to an X25519 recipient (streaming
+//! both ways), against the unencrypted ones. Each run gets a fresh moto, so its memory does not grow with the runs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -116,12 +117,20 @@ pub fn run(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String> {
     let up_names = [
         "sqlite-vol backup --to s3:// (checked, manifest)",
         "sqlite3 .backup + boto3 upload_file",
+        "sqlite-vol backup --to s3:// encrypted (age)",
     ];
     let down_names = [
         "sqlite-vol restore --latest s3:// (hashed, verified)",
         "boto3 download_file (unchecked)",
         "litestream restore",
+        "sqlite-vol restore --latest s3:// encrypted (age)",
     ];
+    let keys = crate::keys::Keys::new();
+    let recipients = [("SQLITE_VOL_BACKUP_RECIPIENTS", keys.recipient.clone())];
+    let identity = [(
+        "SQLITE_VOL_BACKUP_IDENTITY",
+        keys.identity.display().to_string(),
+    )];
     let mut up: Vec<Vec<f64>> = vec![Vec::new(); up_names.len()];
     let mut down: Vec<Vec<f64>> = vec![Vec::new(); down_names.len()];
     for run in 0..cfg.runs {
@@ -147,10 +156,21 @@ pub fn run(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String> {
             check(boto(&moto, "up", "glue/accounts.db", &copy), "boto3 upload")?;
             Ok(secs(t.elapsed()))
         };
+        let encrypted = || -> Result<f64, String> {
+            let t = Instant::now();
+            let dir = local.join("enc").display().to_string();
+            let args = ["--backup-dir", &dir, "backup", "--to", "s3://bench/enc"];
+            let mut c = sqlite_vol(&moto, &ds.db, &args);
+            c.envs(recipients.clone());
+            check(c, "sqlite-vol backup --to (encrypted)")?;
+            Ok(secs(t.elapsed()))
+        };
         if run % 2 == 0 {
             up[0].push(ours()?);
             up[1].push(glue()?);
+            up[2].push(encrypted()?);
         } else {
+            up[2].push(encrypted()?);
             up[1].push(glue()?);
             up[0].push(ours()?);
         }
@@ -166,22 +186,23 @@ pub fn run(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String> {
             let target_dir = fresh(&work.join("restore"))?;
             let target = target_dir.join("accounts.db");
             let t = Instant::now();
+            let staging = target_dir.join("staging").display().to_string();
+            let first_start = |from: &str| {
+                let args = [
+                    "--backup-dir",
+                    &staging,
+                    "restore",
+                    "--if-db-not-exists",
+                    "--latest",
+                    from,
+                ];
+                let mut c = sqlite_vol(&moto, &target, &args);
+                c.envs(identity.clone());
+                c
+            };
             match i {
-                0 => check(
-                    sqlite_vol(
-                        &moto,
-                        &target,
-                        &[
-                            "--backup-dir",
-                            &target_dir.join("staging").display().to_string(),
-                            "restore",
-                            "--if-db-not-exists",
-                            "--latest",
-                            "s3://bench/ours",
-                        ],
-                    ),
-                    name,
-                )?,
+                0 => check(first_start("s3://bench/ours"), name)?,
+                3 => check(first_start("s3://bench/enc"), name)?,
                 1 => check(boto(&moto, "down", "glue/accounts.db", &target), name)?,
                 _ => check(
                     {
@@ -201,8 +222,8 @@ pub fn run(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String> {
             eprintln!("bench: offsite run {run} {name}: {d:.2} s");
         }
         eprintln!(
-            "bench: offsite run {run} uploads: ours {:.2} s, glue {:.2} s",
-            up[0][run], up[1][run]
+            "bench: offsite run {run} uploads: ours {:.2} s, glue {:.2} s, encrypted {:.2} s",
+            up[0][run], up[1][run], up[2][run]
         );
         drop(moto);
     }
@@ -231,6 +252,18 @@ pub fn run(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String> {
     r.target(
         "off-site restore ÷ litestream restore",
         down_mbps[0] / down_mbps[2],
+        0.8,
+        false,
+    );
+    r.target(
+        "encrypted off-site backup ÷ unencrypted",
+        up_mbps[2] / up_mbps[0],
+        0.8,
+        false,
+    );
+    r.target(
+        "encrypted off-site restore ÷ unencrypted",
+        down_mbps[3] / down_mbps[0],
         0.8,
         false,
     );

@@ -25,7 +25,14 @@ pub struct DrillArgs {
 pub fn run(t: &Target, a: &DrillArgs) -> anyhow::Result<Exit> {
     let place = t.place(a.from.as_deref())?;
     let query = a.query.clone().or_else(|| t.settings.drill_query.clone());
-    let d = sqlite_vol::drill::drill(&place, &t.loc.path, &t.app, &t.backup_dir, query.as_deref())?;
+    let d = sqlite_vol::drill::drill_with(
+        &place,
+        &t.loc.path,
+        &t.app,
+        &t.backup_dir,
+        query.as_deref(),
+        &t.policy()?,
+    )?;
     if a.json {
         ui::json(&d)?;
     } else if d.ok {

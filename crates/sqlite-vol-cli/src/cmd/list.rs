@@ -2,7 +2,8 @@
 //!
 //! "Verified" means a manifest is beside the file and [`sqlite_vol::verify()`] passes (checksum and
 //! quick_check). With `--fast` the files are not read: it then means a manifest is present and its size
-//! matches.
+//! matches. Encrypted backups in a folder, and with `--verify` every object-storage backup, are fetched
+//! (decrypted with `--identity`) into a temporary folder and verified there.
 
 use std::path::{Path, PathBuf};
 
@@ -21,8 +22,9 @@ struct Row {
     age_seconds: i64,
     has_manifest: bool,
     verified: bool,
-    /// `sha256+quick_check`, `manifest-size`, or `remote-manifest-size` (object storage: the manifest is read
-    /// and the object's size compared; the data is checked when it is downloaded to restore).
+    /// `sha256+quick_check`, `manifest-size`, `remote-manifest-size` (object storage: the manifest is read
+    /// and the object's size compared; the data is checked when it is downloaded to restore), or
+    /// `fetched+sha256+quick_check` (downloaded and decrypted into a temporary folder, then checked).
     checked: &'static str,
     /// Why it did not verify.
     problem: Option<String>,
@@ -32,11 +34,18 @@ struct Row {
 pub fn run(t: &Target, a: &ListArgs) -> anyhow::Result<Exit> {
     let place = t.place(a.from.as_deref())?;
     let listing = sqlite_vol::store::list(&place, &t.app)?;
+    let policy = t.policy()?;
+    let staging = tempfile::tempdir()?;
     let rows: Vec<Row> = listing
         .backups
         .into_iter()
         .map(|e| {
-            let (checked, problem) = if place.is_remote() {
+            let encrypted = !place.is_remote()
+                && sqlite_vol::manifest::read_manifest(Path::new(&e.location))
+                    .is_some_and(|m| m.encrypted);
+            let (checked, problem) = if (a.verify && place.is_remote()) || (encrypted && !a.fast) {
+                fetched_check(&place, &e, &policy, staging.path())
+            } else if place.is_remote() || encrypted {
                 remote_check(&place, &e)
             } else {
                 local_check(&PathBuf::from(&e.location), e.bytes, a.fast)
@@ -114,13 +123,33 @@ fn local_check(path: &Path, bytes: u64, fast: bool) -> (&'static str, Option<Str
     }
 }
 
-/// A backup in object storage: its manifest is read and the object's size compared with it.
+/// A backup fetched (downloaded, decrypted) into `staging`, then checksum and quick_check; removed after.
+fn fetched_check(
+    place: &Place,
+    e: &Stored,
+    policy: &sqlite_vol::store::Policy,
+    staging: &Path,
+) -> (&'static str, Option<String>) {
+    let problem = sqlite_vol::store::fetch_with(place, &e.name, staging, policy)
+        .and_then(|file| {
+            let v = sqlite_vol::verify(&file, false, None);
+            let _ = std::fs::remove_file(sqlite_vol::manifest::manifest_path(&file));
+            let _ = std::fs::remove_file(&file);
+            v
+        })
+        .err()
+        .map(|err| err.to_string());
+    ("fetched+sha256+quick_check", problem)
+}
+
+/// A backup in object storage (or encrypted): its manifest is read and the stored size compared with it.
 fn remote_check(place: &Place, e: &Stored) -> (&'static str, Option<String>) {
     let problem = match sqlite_vol::store::manifest(place, &e.name) {
-        Ok(Some(m)) if m.bytes == e.bytes => None,
+        Ok(Some(m)) if m.stored_bytes.unwrap_or(m.bytes) == e.bytes => None,
         Ok(Some(m)) => Some(format!(
             "size {} differs from the manifest's {}",
-            e.bytes, m.bytes
+            e.bytes,
+            m.stored_bytes.unwrap_or(m.bytes)
         )),
         Ok(None) => Some("no manifest".to_string()),
         Err(err) => Some(err.to_string()),

@@ -59,6 +59,7 @@ fn source(a: &RestoreArgs, t: &Target) -> anyhow::Result<Source> {
 pub fn run(t: &Target, a: &RestoreArgs) -> anyhow::Result<Exit> {
     let db = &t.loc.path;
     let src = source(a, t)?;
+    let policy = t.policy()?;
     if a.if_db_not_exists && sqlite_vol::location::has_content(db) {
         return exists(t, a);
     }
@@ -86,12 +87,13 @@ pub fn run(t: &Target, a: &RestoreArgs) -> anyhow::Result<Exit> {
         progress: bar.active().then_some(&update as &dyn Fn(Progress)),
     };
     let (from, r) = if a.if_db_not_exists {
-        let outcome = sqlite_vol::restore::restore_if_missing(
+        let outcome = sqlite_vol::restore::restore_if_missing_with(
             &src.place,
             src.name.as_deref(),
             db,
             &t.app,
             &opts,
+            &policy,
         )
         .map_err(|e| t.app_hint(e.into()))?;
         match outcome {
@@ -104,16 +106,18 @@ pub fn run(t: &Target, a: &RestoreArgs) -> anyhow::Result<Exit> {
         }
     } else {
         let file = match &src.name {
-            Some(n) => sqlite_vol::store::fetch(&src.place, n, &t.backup_dir)?,
-            None => sqlite_vol::store::fetch_latest(&src.place, &t.app, &t.backup_dir)?
-                .with_context(|| {
-                    format!(
-                        "no backup of {} in {}: nothing to restore (see `sqlite-vol list {}`)",
-                        t.app,
-                        src.place.describe(),
-                        src.place.describe()
-                    )
-                })?,
+            Some(n) => sqlite_vol::store::fetch_with(&src.place, n, &t.backup_dir, &policy)?,
+            None => {
+                sqlite_vol::store::fetch_latest_with(&src.place, &t.app, &t.backup_dir, &policy)?
+                    .with_context(|| {
+                        format!(
+                            "no backup of {} in {}: nothing to restore (see `sqlite-vol list {}`)",
+                            t.app,
+                            src.place.describe(),
+                            src.place.describe()
+                        )
+                    })?
+            }
         };
         if !a.yes {
             prompt::confirm_restore(t, &file, a.full_check, a.no_safety_backup)?;

@@ -1,5 +1,6 @@
 //! `sqlite-vol verify FILE|s3://…/NAME.db`: prove a backup file is good, and say whose and which schema it is.
-//! An object-storage backup is downloaded into a temporary folder first (its hash checked against its manifest).
+//! An object-storage backup is downloaded into a temporary folder first (its hash checked against its manifest),
+//! and an encrypted one (in a bucket or a folder) is decrypted there with `--identity`.
 
 use sqlite_vol::Progress;
 
@@ -10,21 +11,33 @@ use crate::ui;
 /// Verifies `a.file`; a bad file is an error with exit code 1.
 pub fn run(opts: &DbOpts, a: &VerifyArgs) -> anyhow::Result<Exit> {
     // The app is optional here: when it is known, say whether the backup is its.
-    let app = opts.target().ok().map(|t| t.app);
+    let target = opts.target().ok();
+    let app = target.as_ref().map(|t| t.app.clone());
     let bar = ui::Bar::new(opts.quiet || a.out.json, "verifying");
     let update = |p: Progress| bar.update(p);
     // An object-storage backup is downloaded (and checked against its manifest) into a folder that is
     // removed afterwards; then verified like a local file, and reported under its URL.
+    // So is an encrypted backup in a folder: it is decrypted into that folder first.
+    let encrypted = sqlite_vol::manifest::read_manifest(&a.file).is_some_and(|m| m.encrypted);
     let remote = a
         .file
         .to_str()
-        .filter(|f| f.starts_with("s3://"))
+        .filter(|f| f.starts_with("s3://") || encrypted)
         .map(str::to_string);
     let staging = tempfile::tempdir()?;
     let file = match &remote {
         Some(url) => {
             let (place, name) = sqlite_vol::store::Place::parse_backup(url)?;
-            sqlite_vol::store::fetch(&place, &name, staging.path())?
+            let policy = match &target {
+                Some(t) => t.policy()?,
+                None => match &opts.identity {
+                    Some(id) => sqlite_vol::store::Policy::default().decrypt_with(id),
+                    None => {
+                        sqlite_vol::store::Policy::from_settings(&sqlite_vol::Settings::from_env()?)?
+                    }
+                },
+            };
+            sqlite_vol::store::fetch_with(&place, &name, staging.path(), &policy)?
         }
         None => a.file.clone(),
     };

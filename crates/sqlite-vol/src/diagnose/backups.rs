@@ -119,6 +119,27 @@ pub(super) fn lineage(t: &Subject<'_>, s: &Status) -> Option<Finding> {
     Some(f)
 }
 
+/// The last off-site send: fail when it did not reach every destination (naming those it missed).
+pub(super) fn last_send(s: &Status) -> Option<Finding> {
+    let last = s.offsite.last.as_ref()?;
+    Some(match last.ok {
+        true => Finding::new(
+            "off-site send",
+            Level::Pass,
+            format!("the last backup ({}) reached {}", last.at, last.backup),
+        ),
+        false => Finding::new(
+            "off-site send",
+            Level::Fail,
+            format!(
+                "the last backup sent at {} failed: {}",
+                last.at, last.detail
+            ),
+        )
+        .fix("see the error above for each place; the next backup is sent to every place again"),
+    })
+}
+
 pub(super) fn identity(t: &Subject<'_>, s: &Status) -> Finding {
     let Some(id) = &s.identity else {
         return Finding::new("identity", Level::Skip, "no database yet");

@@ -130,8 +130,27 @@ pub fn diagnose(t: &Subject<'_>) -> Vec<Finding> {
     out.push(storage::sqlite_version(&status));
     out.push(storage::lock(&status));
     out.push(backups::backups(t, &status));
-    out.push(backups::offsite(t, &status));
-    out.extend(backups::lineage(t, &status));
+    // Each destination of SQLITE_VOL_BACKUP_TO (comma-separated) is checked on its own.
+    let places = t.settings.backup_to.as_deref().map(|to| {
+        to.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(String::from)
+            .collect::<Vec<_>>()
+    });
+    for one in places.unwrap_or_else(|| vec![String::new()]) {
+        let settings = Settings {
+            backup_to: (!one.is_empty()).then_some(one),
+            ..t.settings.clone()
+        };
+        let t = Subject {
+            settings: &settings,
+            ..*t
+        };
+        out.push(backups::offsite(&t, &status));
+        out.extend(backups::lineage(&t, &status));
+    }
+    out.extend(backups::last_send(&status));
     out.push(backups::identity(t, &status));
     out.push(backups::drill(&status));
     out

@@ -27,7 +27,7 @@ pub struct Database {
     known_schema: Option<i64>,
     backup_dir: PathBuf,
     schedule: Mutex<Option<Schedule>>,
-    backup_to: Option<Arc<Place>>,
+    backup_to: Arc<store::Destinations>,
     pragmas: Pragmas,
     counters: crate::counters::Counters,
     background: Mutex<Vec<crate::ticker::Ticker>>,
@@ -44,7 +44,7 @@ pub(super) struct Parts {
     pub(super) schema_version: Option<i64>,
     pub(super) known_schema: Option<i64>,
     pub(super) backup_dir: PathBuf,
-    pub(super) backup_to: Option<Arc<Place>>,
+    pub(super) backup_to: Arc<store::Destinations>,
     pub(super) pragmas: Pragmas,
     pub(super) counters: crate::counters::Counters,
 }
@@ -214,7 +214,13 @@ impl Database {
     /// As [`Database::backup`] and [`crate::store::send`]; the local backup stays when sending fails.
     pub fn backup_to(&self, place: &Place, keep: Option<usize>) -> Result<Sent> {
         let m = self.backup(keep)?;
-        store::send_keeping(place, m, &self.app, keep)
+        store::send_with(place, m, &self.app, keep, &self.backup_to.policy)
+    }
+
+    /// Where scheduled backups are sent (the builder's [`Builder::backup_to`] places, maybe none), and the
+    /// policy (adoption, encryption keys) they are sent and brought back with.
+    pub fn offsite(&self) -> &store::Destinations {
+        &self.backup_to
     }
 
     /// Restores `file` into this database while the pool stays open (see [`crate::restore::restore`]);
@@ -253,7 +259,7 @@ impl Database {
             *slot = Some(s);
         }
         tracing::info!(every = ?interval, dir = %self.backup_dir.display(), keep,
-            to = self.backup_to.as_ref().map(|p| p.to_string()), "scheduled backups on");
+            to = self.backup_to.describe(), encrypted = self.backup_to.policy.encrypts(), "scheduled backups on");
     }
 
     /// Folds the WAL into the main file: a TRUNCATE checkpoint that gives up at once if a reader (such as a

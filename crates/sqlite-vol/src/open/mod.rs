@@ -243,11 +243,7 @@ impl Builder {
         };
         let volume = Volume::detect(&loc.dir);
         let restore_from = s.restore_from.as_deref().map(Place::parse).transpose()?;
-        let backup_to = s
-            .backup_to
-            .as_deref()
-            .map(|l| Place::parse(l).map(Arc::new))
-            .transpose()?;
+        let backup_to = Arc::new(crate::store::Destinations::from_settings(&s)?);
         let expect = s.expect_existing.unwrap_or(false);
         startup::check_policy(&loc, &volume, s.require_persistent.unwrap_or(false))?;
         if volume.read_only {
@@ -280,7 +276,14 @@ impl Builder {
                 wait: Wait::For(self.lock_wait),
                 ..RestoreOptions::new(&backup_dir)
             };
-            match restore::restore_if_missing(place, None, &loc.path, &self.app, &opts)? {
+            match restore::restore_if_missing_with(
+                place,
+                None,
+                &loc.path,
+                &self.app,
+                &opts,
+                &backup_to.policy,
+            )? {
                 FirstStart::Restored(from, r) => {
                     tracing::warn!(db = %loc.path.display(), from = %from, schema_version = r.schema_version,
                         pages = r.page_count, "RESTORED the database from the newest backup, because it did not exist at startup (new machine or new volume?)");
@@ -355,8 +358,9 @@ impl Builder {
         );
         if let Some(interval) = s.drill_interval.filter(|d| !d.is_zero()) {
             // Drills test the off-site copy when there is one: that is the one a lost volume needs.
+            // With several destinations, the first.
             let place = match s.backup_to.as_deref() {
-                Some(to) => Place::parse(to)?,
+                Some(to) => Place::parse(to.split(',').next().unwrap_or(to))?,
                 None => Place::Dir(db.backup_dir().to_path_buf()),
             };
             db.drill_every(interval, place, s.drill_query.clone());

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::{restore_under, RestoreOptions, Restored};
 use crate::fsx::{self, has_content};
 use crate::lock::MaintenanceLock;
-use crate::store::{self, Place};
+use crate::store::{self, Place, Policy};
 use crate::{Error, Result};
 
 /// What [`restore_if_missing`] did.
@@ -35,6 +35,23 @@ pub fn restore_if_missing(
     app: &str,
     opts: &RestoreOptions<'_>,
 ) -> Result<FirstStart> {
+    restore_if_missing_with(place, name, db, app, opts, &Policy::default())
+}
+
+/// [`restore_if_missing`], decrypting an encrypted backup with the policy's identity (see
+/// [`store::fetch_with`]).
+///
+/// # Errors
+/// As [`restore_if_missing`]; [`Error::Encryption`] when the backup is encrypted and cannot be decrypted
+/// (the database is left absent).
+pub fn restore_if_missing_with(
+    place: &Place,
+    name: Option<&str>,
+    db: &Path,
+    app: &str,
+    opts: &RestoreOptions<'_>,
+    policy: &Policy,
+) -> Result<FirstStart> {
     if has_content(db) {
         return Ok(FirstStart::Exists);
     }
@@ -56,6 +73,20 @@ pub fn restore_if_missing(
             });
         }
     }
+    // An encrypted backup without a usable identity is refused before the takeover below, so that a
+    // misconfigured new instance fences nobody out.
+    let newest = match name {
+        Some(n) => Some(n.to_string()),
+        None => store::list(place, app)?
+            .backups
+            .first()
+            .map(|b| b.name.clone()),
+    };
+    if let Some(n) = newest {
+        if store::manifest(place, &n)?.is_some_and(|m| m.encrypted) {
+            policy.identities(&place.location_of(&n))?;
+        }
+    }
     // Fencing: the next writer generation is taken before the newest backup is chosen, so any backup the
     // previous writer finishes after this point is refused and removed by that writer itself.
     let taken = match marker {
@@ -63,8 +94,8 @@ pub fn restore_if_missing(
         None => None,
     };
     let file = match name {
-        Some(n) => store::fetch(place, n, &opts.backup_dir)?,
-        None => match store::fetch_latest(place, app, &opts.backup_dir)? {
+        Some(n) => store::fetch_with(place, n, &opts.backup_dir, policy)?,
+        None => match store::fetch_latest_with(place, app, &opts.backup_dir, policy)? {
             Some(f) => f,
             None => return Ok(FirstStart::NoBackup),
         },

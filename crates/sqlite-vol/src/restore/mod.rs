@@ -23,7 +23,7 @@ mod live;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-pub use first_start::{restore_if_missing, FirstStart};
+pub use first_start::{restore_if_missing, restore_if_missing_with, FirstStart};
 
 use crate::fsx::has_content;
 use crate::lock::{MaintenanceLock, Wait};

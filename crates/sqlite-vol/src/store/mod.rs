@@ -5,15 +5,20 @@
 //! finished, verified backup there (the file, then its manifest; a backup only counts once its manifest is
 //! there), [`list`] and [`prune`] work there as they do locally, and [`fetch`] brings one back into a local
 //! folder, checked against its manifest, so that [`crate::restore`] can verify and restore it as any local
-//! file. Each backend is a module of its own: `dir` (a folder) and [`s3`] (an S3-compatible bucket).
+//! file. Each backend is a module of its own: `dir` (a folder) and [`s3`] (an S3-compatible bucket). With a
+//! [`Policy`] that has recipients, what is sent is encrypted with age on the way and decrypted on the way
+//! back (`crypt`); [`Destinations`] sends every backup to several places, one failing stopping none.
 
+mod crypt;
 mod dir;
 mod dir_marker;
 pub mod lineage;
+mod many;
 mod policy;
 #[cfg(feature = "s3")]
 pub mod s3;
 
+pub use many::Destinations;
 pub use policy::Policy;
 
 use std::path::{Path, PathBuf};
@@ -159,6 +164,15 @@ pub struct Listing {
 /// [`Error::Remote`] from object storage, [`Error::BadBackup`] if the file no longer matches its manifest,
 /// [`Error::Io`] / [`Error::NoSpace`] for a folder.
 pub fn send(place: &Place, m: &Manifest) -> Result<String> {
+    put(place, m, &[]).map(|(to, _)| to)
+}
+
+/// [`send`], encrypted to `recipients` when there are any; returns where it is and its manifest there.
+fn put(
+    place: &Place,
+    m: &Manifest,
+    recipients: &[age::x25519::Recipient],
+) -> Result<(String, Manifest)> {
     let name = fsx::file_name(&m.path);
     if name.is_empty() {
         return Err(Error::Config {
@@ -168,20 +182,20 @@ pub fn send(place: &Place, m: &Manifest) -> Result<String> {
         });
     }
     let started = std::time::Instant::now();
-    let to = match place {
-        Place::Dir(dir) => dir::copy_to(m, dir, &name)?,
+    let (to, placed) = match place {
+        Place::Dir(dir) => dir::copy_to(m, dir, &name, recipients)?,
         #[cfg(feature = "s3")]
-        Place::S3(r) => r.upload(&m.path, m, &name)?,
+        Place::S3(r) => r.upload(m, &name, recipients)?,
     };
-    tracing::info!(backup = %m.path.display(), to = %to, bytes = m.bytes,
+    tracing::info!(backup = %m.path.display(), to = %to, bytes = m.bytes, encrypted = placed.encrypted,
         duration_ms = started.elapsed().as_millis() as u64, "backup sent off-site");
-    Ok(to)
+    Ok((to, placed))
 }
 
 /// A backup taken and sent to a place: what [`send_keeping`] did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Sent {
-    /// The local backup's manifest.
+    /// The backup's manifest as sent (the local path; its generation, and whether it is encrypted there).
     pub manifest: Manifest,
     /// Where the backup now is in the place.
     pub to: String,
@@ -200,7 +214,7 @@ pub fn send_keeping(place: &Place, m: Manifest, app: &str, keep: Option<usize>) 
 /// The one sequence for scheduled, library and command-line backups: checks the place's lineage and
 /// writer generation ([`lineage`]), [`send`]s the backup with its generation in its manifest, checks that
 /// no takeover happened meanwhile, then, with `keep`, [`prune`]s `place` to the newest `keep` backups of
-/// `app`.
+/// `app`. With the policy's recipients the backup is encrypted on the way (see [`Policy::encrypt_to`]).
 ///
 /// # Errors
 /// [`Error::OtherLineage`] when the place belongs to another database, [`Error::TakenOver`] when another
@@ -213,19 +227,8 @@ pub fn send_with(
     keep: Option<usize>,
     policy: &Policy,
 ) -> Result<Sent> {
-    let who = lineage::Lineage::of_file(&m.path)?;
-    let m = Manifest {
-        instance_id: who.instance_id.clone(),
-        generation: Some(who.generation),
-        ..m
-    };
     let started = std::time::Instant::now();
-    let sent = (|| -> Result<String> {
-        let version = lineage::before_send(place, app, &who, policy.adopt)?;
-        let to = send(place, &m)?;
-        lineage::after_send(place, app, &fsx::file_name(&m.path), &who, &version)?;
-        Ok(to)
-    })();
+    let sent = attempt(place, &m, app, policy);
     // The outcome is kept beside the local backup, where status, doctor and the metrics read it.
     let took = started.elapsed().as_millis() as u64;
     let detail = sent.as_ref().err().map_or("ok".into(), ToString::to_string);
@@ -239,16 +242,42 @@ pub fn send_with(
     if let Err(e) = crate::record::note(dir, app, crate::record::Kind::Offsite, outcome) {
         tracing::warn!(error = %e, "could not record the off-site send's outcome");
     }
-    let to = sent?;
+    let (to, manifest) = sent?;
     let pruned = match keep {
         Some(k) => prune(place, app, k)?,
         None => Vec::new(),
     };
     Ok(Sent {
-        manifest: m,
+        manifest,
         to,
         pruned,
     })
+}
+
+/// One send to one place, unrecorded: the lineage check, the backup (with its generation in its manifest,
+/// encrypted by the policy), the takeover check. Returns where it is and its manifest there.
+pub(super) fn attempt(
+    place: &Place,
+    m: &Manifest,
+    app: &str,
+    policy: &Policy,
+) -> Result<(String, Manifest)> {
+    let who = lineage::Lineage::of_file(&m.path)?;
+    let m = Manifest {
+        instance_id: who.instance_id.clone(),
+        generation: Some(who.generation),
+        ..m.clone()
+    };
+    let version = lineage::before_send(place, app, &who, policy.adopt)?;
+    let (to, placed) = put(place, &m, &policy.recipients)?;
+    lineage::after_send(place, app, &fsx::file_name(&m.path), &who, &version)?;
+    Ok((
+        to,
+        Manifest {
+            path: m.path,
+            ..placed
+        },
+    ))
 }
 
 /// Deletes backup `name` from `place`, manifest first.
@@ -359,21 +388,28 @@ pub fn prune(place: &Place, app: &str, keep: usize) -> Result<Vec<String>> {
     }
 }
 
-/// Brings backup `name` from `place` into the local folder `staging` (object storage: downloaded and
-/// checked against its manifest; a folder: used where it is). Returns the local file.
+/// [`fetch_with`] with no identity: an encrypted backup is refused with what to set.
 ///
 /// # Errors
-/// [`Error::Remote`], [`Error::BadBackup`], [`Error::Io`].
+/// As [`fetch_with`].
 pub fn fetch(place: &Place, name: &str, staging: &Path) -> Result<PathBuf> {
+    fetch_with(place, name, staging, &Policy::default())
+}
+
+/// Brings backup `name` from `place` into the local folder `staging` (object storage: downloaded and
+/// checked against its manifest; a folder: used where it is), decrypting it on the way with the policy's
+/// identity when its manifest says it is encrypted. Returns the local, plaintext file.
+///
+/// # Errors
+/// [`Error::Remote`], [`Error::BadBackup`], [`Error::Io`]; [`Error::Encryption`] for an encrypted backup
+/// without an identity that opens it, or whose ciphertext is damaged or truncated (nothing is kept).
+pub fn fetch_with(place: &Place, name: &str, staging: &Path, policy: &Policy) -> Result<PathBuf> {
     match place {
-        Place::Dir(dir) => {
-            let _ = staging; // a folder's backups are used where they are
-            Ok(dir.join(name))
-        }
+        Place::Dir(dir) => dir::fetch(dir, name, staging, policy),
         #[cfg(feature = "s3")]
         Place::S3(r) => {
             let started = std::time::Instant::now();
-            let file = r.download(name, staging)?;
+            let file = r.download(name, staging, policy)?;
             tracing::info!(from = %r.url_of(name), to = %file.display(),
                 duration_ms = started.elapsed().as_millis() as u64, "off-site backup downloaded and checked");
             Ok(file)
@@ -386,8 +422,21 @@ pub fn fetch(place: &Place, name: &str, staging: &Path) -> Result<PathBuf> {
 /// # Errors
 /// As [`list`] and [`fetch`].
 pub fn fetch_latest(place: &Place, app: &str, staging: &Path) -> Result<Option<PathBuf>> {
+    fetch_latest_with(place, app, staging, &Policy::default())
+}
+
+/// [`fetch_latest`], decrypting with the policy's identity (see [`fetch_with`]).
+///
+/// # Errors
+/// As [`list`] and [`fetch_with`].
+pub fn fetch_latest_with(
+    place: &Place,
+    app: &str,
+    staging: &Path,
+    policy: &Policy,
+) -> Result<Option<PathBuf>> {
     match list(place, app)?.backups.first() {
         None => Ok(None),
-        Some(b) => fetch(place, &b.name, staging).map(Some),
+        Some(b) => fetch_with(place, &b.name, staging, policy).map(Some),
     }
 }

@@ -110,7 +110,7 @@ fn finish(db: Database, opts: &ExecOptions) {
         return;
     }
     let keep = opts.settings.backup_keep.map(|k| k as usize);
-    let to = opts.settings.backup_to.clone();
+    let to = crate::store::Destinations::from_settings(&opts.settings);
     let backup = BackupOptions {
         keep,
         wait: Wait::For(Duration::from_secs(60)),
@@ -118,12 +118,15 @@ fn finish(db: Database, opts: &ExecOptions) {
     };
     let sent = crate::backup::backup(&path, &app, &backup).and_then(|m| {
         tracing::info!(backup = %m.path.display(), "backup on exit done");
-        match to {
-            Some(to) => crate::store::Place::parse(&to)
-                .and_then(|place| crate::store::send_keeping(&place, m, &app, keep))
-                .map(|sent| tracing::info!(to = sent.to, "backup on exit sent")),
-            None => Ok(()),
+        let to = to?;
+        if to.is_empty() {
+            return Ok(());
         }
+        to.send(m, &app, keep).map(|sent| {
+            for s in sent {
+                tracing::info!(to = s.to, "backup on exit sent");
+            }
+        })
     });
     if let Err(e) = sent {
         tracing::error!(error = %e, "the backup on exit failed");

@@ -5,16 +5,15 @@
 //! `AWS_ENDPOINT_URL` for any other S3-compatible store (MinIO, R2, Garage, moto). A backup travels as two
 //! objects with the local names: the database file, uploaded in 8 MiB multipart parts while its sha256 is
 //! recomputed, then its manifest, uploaded last and only when the uploaded size and hash match the
-//! manifest. A backup is only ever listed when its manifest is there, so an interrupted upload (whose
+//! manifest (with `recipients`, the object is the backup's age ciphertext, encrypted as it is read; see
+//! `crypt`). A backup is only ever listed when its manifest is there, so an interrupted upload (whose
 //! multipart parts S3 never shows as an object, or a data object without its manifest) is never taken for a
 //! backup. Downloads are streamed to a hidden file, hashed on the way and compared with the manifest before
-//! they get their name. The calls are blocking: each runs on a small runtime of its own, on a scoped thread,
+//! they get their name (decrypted on the way when the manifest says the object is encrypted). The calls are blocking: each runs on a small runtime of its own, on a scoped thread,
 //! so they work the same from plain threads and from inside an async service.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::future::Future;
-use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,13 +22,13 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
 use object_store::WriteMultipart;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryConfig};
-use sha2::Digest;
 
 mod error;
 mod marker;
 
 use error::remote_error;
 
+use super::{crypt, Policy};
 use crate::fsx;
 use crate::manifest::Manifest;
 use crate::{Error, Result};
@@ -235,26 +234,37 @@ impl Remote {
         })
     }
 
-    /// Uploads the backup `file` described by `m` as `name`, then its manifest. Returns the data URL.
+    /// Uploads the backup described by `m` (its file at `m.path`) as `name`, encrypted to `recipients` when
+    /// there are any, then its manifest. Returns the data URL and the manifest as uploaded.
     ///
     /// # Errors
     /// [`Error::Remote`] when the store refuses or cannot be reached (a started multipart upload is aborted);
     /// [`Error::BadBackup`] when the file no longer matches its manifest (the uploaded object is deleted).
-    pub(crate) fn upload(&self, file: &Path, m: &Manifest, name: &str) -> Result<String> {
+    pub(crate) fn upload(
+        &self,
+        m: &Manifest,
+        name: &str,
+        recipients: &[age::x25519::Recipient],
+    ) -> Result<(String, Manifest)> {
         let url = self.url_of(name);
         let key = self.key(name);
+        let file = m.path.as_path();
         self.block(async {
-            let (bytes, sha256) = if m.bytes as usize <= PART {
-                let data = fs::read(file).map_err(|e| Error::io("reading backup", file, e))?;
-                let sent = (data.len() as u64, hex::encode(sha2::Sha256::digest(&data)));
+            // Read (and encrypt) as it goes: one object when it fits one part, else a multipart upload.
+            let mut src = crypt::Outgoing::open(file, recipients, PART)?;
+            let first = src.next()?;
+            let second = src.next()?;
+            if second.is_empty() {
                 self.store
-                    .put(&key, PutPayload::from(data))
+                    .put(&key, PutPayload::from(first))
                     .await
                     .map_err(|e| remote_error("uploading backup to", &url, &e))?;
-                sent
             } else {
-                self.put_parts(file, &key, &url).await?
-            };
+                self.put_parts(&mut src, [first, second], &key, &url)
+                    .await?;
+            }
+            let encrypted = src.encrypted();
+            let (bytes, sha256, stored) = src.totals();
             if bytes != m.bytes || sha256 != m.sha256 {
                 let _ = self.store.delete(&key).await;
                 return Err(Error::BadBackup {
@@ -266,81 +276,86 @@ impl Remote {
                     ),
                 });
             }
-            let stored = self
+            let head = self
                 .store
                 .head(&key)
                 .await
                 .map_err(|e| remote_error("checking the upload of", &url, &e))?;
-            if stored.size != m.bytes {
+            if head.size != stored {
                 let _ = self.store.delete(&key).await;
                 return Err(Error::Remote {
                     action: "uploading backup to",
                     url: url.clone(),
-                    detail: format!("the store holds {} bytes, {} were sent", stored.size, m.bytes),
+                    detail: format!("the store holds {} bytes, {stored} were sent", head.size),
                     fix: "retry; if it repeats, the store or a proxy in between truncates uploads".into(),
                 });
             }
-            let json = serde_json::to_vec_pretty(m).unwrap_or_default();
+            let m = Manifest {
+                encrypted,
+                stored_bytes: encrypted.then_some(stored),
+                ..m.clone()
+            };
+            let json = serde_json::to_vec_pretty(&m).unwrap_or_default();
             let manifest_url = self.url_of(&format!("{name}.json"));
             self.store
                 .put(&self.key(&format!("{name}.json")), PutPayload::from(json))
                 .await
                 .map_err(|e| remote_error("uploading manifest to", &manifest_url, &e))?;
-            Ok(url.clone())
+            Ok((url.clone(), m))
         })
     }
 
-    /// Streams `file` up in parts, hashing what is sent; aborts the upload on any failure.
-    async fn put_parts(&self, file: &Path, key: &Key, url: &str) -> Result<(u64, String)> {
+    /// Streams the rest of `src` up in parts after the pieces already read; aborts the upload on any
+    /// failure.
+    async fn put_parts(
+        &self,
+        src: &mut crypt::Outgoing,
+        read: [Vec<u8>; 2],
+        key: &Key,
+        url: &str,
+    ) -> Result<()> {
         let upload = self
             .store
             .put_multipart(key)
             .await
             .map_err(|e| remote_error("starting upload to", url, &e))?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
-        let mut f = match File::open(file) {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = writer.abort().await;
-                return Err(Error::io("reading backup", file, e));
-            }
-        };
-        let mut hash = sha2::Sha256::new();
-        let mut buf = vec![0u8; PART];
-        let mut total = 0u64;
+        for piece in read {
+            writer.write(&piece);
+        }
         loop {
             if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
                 let _ = writer.abort().await;
                 return Err(remote_error("uploading backup to", url, &e));
             }
-            let n = match read_full(&mut f, &mut buf) {
-                Ok(n) => n,
+            let piece = match src.next() {
+                Ok(p) => p,
                 Err(e) => {
                     let _ = writer.abort().await;
-                    return Err(Error::io("reading backup", file, e));
+                    return Err(e);
                 }
             };
-            if n == 0 {
+            if piece.is_empty() {
                 break;
             }
-            hash.update(&buf[..n]);
-            writer.write(&buf[..n]);
-            total += n as u64;
+            writer.write(&piece);
         }
         writer
             .finish()
             .await
             .map_err(|e| remote_error("finishing upload to", url, &e))?;
-        Ok((total, hex::encode(hash.finalize())))
+        Ok(())
     }
 
-    /// Downloads backup `name` and its manifest into `dir` (a hidden name first, checked against the
-    /// manifest, then renamed). A file of that name already in `dir` with the same checksum is reused.
+    /// Downloads backup `name` and its manifest into `dir` (a hidden name first, decrypted on the way when
+    /// it is encrypted, checked against the manifest, then renamed). A file of that name already in `dir`
+    /// with the same checksum is reused.
     ///
     /// # Errors
-    /// [`Error::Remote`] when the store fails, [`Error::BadBackup`] when the download does not match its
-    /// manifest (nothing is left behind), [`Error::Io`]/[`Error::NoSpace`] locally.
-    pub(crate) fn download(&self, name: &str, dir: &Path) -> Result<PathBuf> {
+    /// [`Error::Remote`] when the store fails, [`Error::Encryption`] when it is encrypted and `policy` has no
+    /// identity that opens it or its ciphertext is damaged, [`Error::BadBackup`] when the download does not
+    /// match its manifest (nothing is left behind in either case), [`Error::Io`]/[`Error::NoSpace`] locally.
+    pub(crate) fn download(&self, name: &str, dir: &Path, policy: &Policy) -> Result<PathBuf> {
         let m = self.manifest(name)?;
         let target = dir.join(name);
         if crate::manifest::read_manifest(&target).is_some_and(|l| l.sha256 == m.sha256)
@@ -349,9 +364,13 @@ impl Remote {
             tracing::info!(backup = %target.display(), "a local copy of the off-site backup is already here; using it");
             return Ok(target);
         }
+        let url = self.url_of(name);
+        let identities = match m.encrypted {
+            true => Some(policy.identities(&url)?),
+            false => None,
+        };
         fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
         let partial = dir.join(format!(".{name}.download"));
-        let url = self.url_of(name);
         let result = self.block(async {
             let mut stream = self
                 .store
@@ -359,25 +378,23 @@ impl Remote {
                 .await
                 .map_err(|e| remote_error("downloading", &url, &e))?
                 .into_stream();
-            let mut out = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&partial)
-                .map_err(|e| Error::io("writing download", &partial, e))?;
-            let mut hash = sha2::Sha256::new();
-            let mut total = 0u64;
+            let mut sink = crypt::Incoming::create(&partial, &url, identities)?;
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| remote_error("downloading", &url, &e))?;
-                hash.update(&chunk);
-                total += chunk.len() as u64;
-                out.write_all(&chunk)
-                    .map_err(|e| Error::io("writing download", &partial, e))?;
+                sink.push(&chunk)?;
             }
-            out.sync_all()
-                .map_err(|e| Error::io("writing download", &partial, e))?;
-            Ok((total, hex::encode(hash.finalize())))
+            let received = sink.received();
+            if let Some(stored) = m.stored_bytes.filter(|s| *s != received) {
+                return Err(Error::Encryption {
+                    path: PathBuf::from(&url),
+                    reason: format!(
+                        "the stored object is {received} bytes, its manifest says {stored}: it is truncated or \
+                         was replaced; nothing was kept. Try an older backup (`sqlite-vol list {}`)",
+                        self.url
+                    ),
+                });
+            }
+            sink.finish()
         });
         let (bytes, sha256) = match result {
             Ok(r) => r,
@@ -397,8 +414,11 @@ impl Remote {
                 ),
             });
         }
+        // The local copy is plaintext: its manifest says so.
         let local = Manifest {
             path: target.clone(),
+            encrypted: false,
+            stored_bytes: None,
             ..m
         };
         crate::manifest::write_manifest(&local)?;
@@ -423,16 +443,4 @@ impl Remote {
                 .map_err(|e| remote_error("deleting", &self.url_of(name), &e))
         })
     }
-}
-
-/// Reads until `buf` is full or the file ends.
-fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
