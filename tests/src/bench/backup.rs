@@ -269,7 +269,8 @@ pub fn online(cx: &Ctx<'_>, r: &mut Results) -> Result<(), String> {
     let live = work.join("accounts.db");
     copy(&cx.ds.db, &live)?;
     let out = work.join("out");
-    let limit = Duration::from_secs(60);
+    // A minute per GiB (at least one): a backup that cannot finish under a busy writer is what this finds.
+    let limit = Duration::from_secs(60 * (cx.ds.bytes >> 30).max(1));
     let writer = Writer::start(&live, &work)?;
     std::thread::sleep(Duration::from_secs(2));
     let base_from = now();

@@ -102,6 +102,18 @@ const OURS_DOWN: &str = "sqlite-vol restore --latest s3:// (hashed, verified)";
 const BOTO_DOWN: &str = "boto3 download_file (unchecked)";
 const LS_DOWN: &str = "litestream restore";
 
+/// `MemAvailable` from `/proc/meminfo`, in bytes (0 when unknown).
+fn mem_available() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("MemAvailable:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib << 10)
+}
+
 /// Off-site backup and restore, side by side.
 pub fn run(cx: &Ctx<'_>, r: &mut Results) -> Result<(), String> {
     let t = cx.tools;
@@ -112,6 +124,16 @@ pub fn run(cx: &Ctx<'_>, r: &mut Results) -> Result<(), String> {
         eprintln!("bench: off-site section skipped: it needs both sqlite-vol and sqlite3 (its glue contender's copy feeds Litestream)");
         return Ok(());
     };
+    // moto keeps every object in memory: three copies of the database (ours, the glue's, Litestream's).
+    let avail = mem_available();
+    if cx.ds.bytes.saturating_mul(7) / 2 > avail / 2 {
+        eprintln!(
+            "bench: off-site section skipped at {}: moto would hold ~3.5 × the database in memory, more than half of the {} MiB available",
+            human(cx.size),
+            avail >> 20
+        );
+        return Ok(());
+    }
     let db = &cx.ds.db;
     let work = fresh(&cx.cfg.dir.join("offsite"))?;
     let up_names = [OURS_UP, GLUE_UP];
