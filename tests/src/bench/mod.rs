@@ -226,7 +226,7 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     let sized = SIZED.iter().any(|s| cfg.wants(s));
     let once = ONCE.iter().any(|s| cfg.wants(s));
     for &size in &cfg.sizes {
-        if !sized && !(once && size == once_size) {
+        if !(sized || once && size == once_size) {
             continue;
         }
         r.at_size = Some(size);

@@ -349,7 +349,7 @@ impl Results {
 
 /// `64 MiB`, `1 GiB`, `4 GiB`.
 pub(crate) fn human(bytes: u64) -> String {
-    if bytes >= 1 << 30 && bytes % (1 << 30) == 0 {
+    if bytes >= 1 << 30 && bytes.is_multiple_of(1 << 30) {
         format!("{} GiB", bytes >> 30)
     } else if bytes >= 1 << 30 {
         format!("{:.1} GiB", bytes as f64 / GIB)
