@@ -1,13 +1,16 @@
 //! Backup and restore against `cp` + fsync (the physical floor), the sqlite3 shell's `.backup` and
 //! `.restore`, and `VACUUM INTO`: idle, and under a foreign writer (Python's sqlite3 module committing small
-//! transactions as fast as it can, recording each commit's latency).
+//! transactions as fast as it can, recording each commit's latency). Every contender is a process of its
+//! own (ours is the `sqlite-vol` CLI), timed with its peak RSS.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::data::DataSet;
-use super::{fresh, median, quantile, secs, Config, Results};
+use super::proc::{self, Measured};
+use super::results::human;
+use super::results::Samples;
+use super::{fresh, median, quantile, Ctx, Results, LIMIT};
 
 const WRITER: &str = r#"
 import os, sqlite3, sys, time
@@ -38,135 +41,6 @@ fn now() -> f64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
-}
-
-fn sh(db: &Path, cmd: &str) -> Command {
-    let mut c = Command::new("sqlite3");
-    c.arg(db)
-        .arg(cmd)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    c
-}
-
-/// Runs a command, killing it after `limit`; `None` if it did not finish.
-fn run_limited(mut c: Command, limit: Duration) -> Result<Option<Duration>, String> {
-    let t = Instant::now();
-    let mut child = c.spawn().map_err(|e| e.to_string())?;
-    loop {
-        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
-            if !s.success() {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
-                }
-                return Err(format!("{c:?}: {s}: {err}"));
-            }
-            return Ok(Some(t.elapsed()));
-        }
-        if t.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok(None);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn cp_fsync(from: &Path, to: &Path) -> Result<(), String> {
-    std::fs::copy(from, to).map_err(|e| e.to_string())?;
-    std::fs::File::open(to)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| e.to_string())?;
-    std::fs::File::open(to.parent().unwrap_or(Path::new("/")))
-        .and_then(|f| f.sync_all())
-        .map_err(|e| e.to_string())
-}
-
-fn ours(db: &Path, out: &Path) -> Result<(), String> {
-    sqlite_vol::backup::backup(db, "accounts", &sqlite_vol::BackupOptions::new(out))
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
-/// A contender: writes its copy into the given folder; `None` when it did not finish in time.
-type Run<'a> = Box<dyn Fn(&Path) -> Result<Option<Duration>, String> + 'a>;
-type Contender<'a> = (&'a str, Run<'a>);
-
-/// Times a contender that always finishes.
-fn timed<'a>(f: impl Fn(&Path) -> Result<(), String> + 'a) -> Run<'a> {
-    Box::new(move |out: &Path| {
-        let t = Instant::now();
-        f(out)?;
-        Ok(Some(t.elapsed()))
-    })
-}
-
-fn backup_contenders(db: &Path, limit: Duration) -> Vec<Contender<'_>> {
-    vec![
-        (
-            "sqlite-vol backup (checked, manifest)",
-            timed(move |out: &Path| ours(db, out)),
-        ),
-        (
-            "cp + fsync",
-            timed(move |out: &Path| cp_fsync(db, &out.join("copy.db"))),
-        ),
-        (
-            "sqlite3 .backup",
-            Box::new(move |out: &Path| {
-                run_limited(
-                    sh(db, &format!(".backup '{}'", out.join("shell.db").display())),
-                    limit,
-                )
-            }),
-        ),
-        (
-            "VACUUM INTO",
-            Box::new(move |out: &Path| {
-                run_limited(
-                    sh(
-                        db,
-                        &format!("VACUUM INTO '{}'", out.join("vacuum.db").display()),
-                    ),
-                    limit,
-                )
-            }),
-        ),
-    ]
-}
-
-/// Idle backup throughput.
-pub fn idle(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String> {
-    let out = cfg.dir.join("idle-out");
-    let contenders = backup_contenders(&ds.db, Duration::from_secs(600));
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
-    for run in 0..cfg.runs {
-        for (i, (name, f)) in contenders.iter().enumerate() {
-            fresh(&out)?;
-            let d = f(&out)?.ok_or("idle contender timed out")?;
-            eprintln!("bench: idle run {run} {name}: {:.2} s", secs(d));
-            times[i].push(secs(d));
-        }
-    }
-    let names: Vec<&str> = contenders.iter().map(|c| c.0).collect();
-    let mbps = r.mb_per_s(
-        "idle backup",
-        &names,
-        &mut times,
-        ds.bytes,
-        1,
-        "ratio to cp + fsync",
-    );
-    r.target("idle backup ÷ cp + fsync", mbps[0] / mbps[1], 0.75, false);
-    r.target(
-        "idle backup ÷ sqlite3 .backup",
-        mbps[0] / mbps[2],
-        1.3,
-        false,
-    );
-    let _ = std::fs::remove_dir_all(&out);
-    Ok(())
 }
 
 struct Writer {
@@ -219,45 +93,213 @@ fn window(samples: &[(f64, f64)], from: f64, to: f64) -> (f64, f64, f64) {
     )
 }
 
+impl Drop for Writer {
+    /// A section that fails part way does not leave the writer running.
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.stop, b"");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A contender: makes its copy of `db` in folder `out`, as processes; `None` when it did not finish in time.
+type Run<'a> = Box<dyn Fn(&Path, &Path, &Path) -> Result<Option<Measured>, String> + 'a>;
+type Contender<'a> = (&'static str, Run<'a>);
+
+const OURS_BACKUP: &str = "sqlite-vol backup (checked, manifest)";
+const CP: &str = "cp + fsync";
+
+/// Our CLI on `db` with its backup folder `dir`, logging its phases at debug level.
+pub(crate) fn ours(bin: &Path, db: &Path, dir: &Path) -> Command {
+    let mut c = Command::new(bin);
+    c.arg("--db")
+        .arg(db)
+        .args(["--app", "accounts", "-q", "--backup-dir"])
+        .arg(dir)
+        .env("SQLITE_VOL_LOG", "sqlite_vol=debug");
+    c
+}
+
+/// The stock shell running one command on `db`.
+fn shell(sqlite3: &Path, db: &Path, cmd: &str) -> Command {
+    let mut c = Command::new(sqlite3);
+    c.arg(db).arg(cmd);
+    c
+}
+
+/// fsync of a file and of its folder, as a copy that must survive a crash needs.
+fn fsync(file: &Path) -> Result<Duration, String> {
+    let t = Instant::now();
+    let e = |e: std::io::Error| format!("fsync {}: {e}", file.display());
+    std::fs::File::open(file)
+        .and_then(|f| f.sync_all())
+        .map_err(e)?;
+    std::fs::File::open(file.parent().unwrap_or(Path::new("/")))
+        .and_then(|f| f.sync_all())
+        .map_err(e)?;
+    Ok(t.elapsed())
+}
+
+/// `cp` as a process, then fsync.
+fn cp_fsync(cp: &Path, from: &Path, to: &Path, log: &Path) -> Result<Option<Measured>, String> {
+    let mut c = Command::new(cp);
+    c.arg(from).arg(to);
+    match proc::run(c, LIMIT, log)? {
+        Some(m) => Ok(Some(m.plus(fsync(to)?))),
+        None => Ok(None),
+    }
+}
+
+/// An untimed copy for setting up a run.
+fn copy(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::copy(from, to)
+        .map_err(|e| format!("copying {} to {}: {e}", from.display(), to.display()))?;
+    fsync(to).map(|_| ())
+}
+
+/// The backup contenders whose tools are here, in table order.
+fn backup_contenders<'a>(cx: &'a Ctx<'_>, limit: Duration, with_cp: bool) -> Vec<Contender<'a>> {
+    let t = cx.tools;
+    let mut v: Vec<Contender<'a>> = Vec::new();
+    if let Some(bin) = &t.sqlite_vol {
+        v.push((
+            OURS_BACKUP,
+            Box::new(move |db: &Path, out: &Path, log: &Path| {
+                let mut c = ours(bin, db, out);
+                c.arg("backup");
+                proc::run(c, limit, log)
+            }),
+        ));
+    }
+    if let (Some(cp), true) = (&t.cp, with_cp) {
+        v.push((
+            CP,
+            Box::new(move |db: &Path, out: &Path, log: &Path| {
+                cp_fsync(cp, db, &out.join("copy.db"), log)
+            }),
+        ));
+    }
+    if let Some(sq) = &t.sqlite3 {
+        v.push((
+            "sqlite3 .backup",
+            Box::new(move |db: &Path, out: &Path, log: &Path| {
+                let cmd = format!(".backup '{}'", out.join("shell.db").display());
+                proc::run(shell(sq, db, &cmd), limit, log)
+            }),
+        ));
+        v.push((
+            "VACUUM INTO",
+            Box::new(move |db: &Path, out: &Path, log: &Path| {
+                let cmd = format!("VACUUM INTO '{}'", out.join("vacuum.db").display());
+                proc::run(shell(sq, db, &cmd), limit, log)
+            }),
+        ));
+    }
+    v
+}
+
+/// The position of a contender, if it runs.
+fn at(names: &[&str], name: &str) -> Option<usize> {
+    names.iter().position(|n| *n == name)
+}
+
+/// `a / b` of two throughputs by name, NaN when either did not run.
+fn ratio(names: &[&str], mbps: &[f64], a: &str, b: &str) -> f64 {
+    match (at(names, a), at(names, b)) {
+        (Some(a), Some(b)) => mbps[a] / mbps[b],
+        _ => f64::NAN,
+    }
+}
+
+/// Idle backup throughput.
+pub fn idle(cx: &Ctx<'_>, r: &mut Results) -> Result<(), String> {
+    let out = cx.cfg.dir.join("idle-out");
+    let contenders = backup_contenders(cx, LIMIT, true);
+    let names: Vec<&str> = contenders.iter().map(|c| c.0).collect();
+    let mut samples: Vec<Samples> = vec![Vec::new(); contenders.len()];
+    for run in 0..cx.cfg.runs {
+        for (i, (name, f)) in contenders.iter().enumerate() {
+            fresh(&out)?;
+            let log = cx.fresh_log("idle", name);
+            let m = f(&cx.ds.db, &out, &log)?
+                .ok_or(format!("{name} did not finish in {} s", LIMIT.as_secs()))?;
+            eprintln!(
+                "bench: idle {} run {run} {name}: {:.2} s, {} MiB",
+                human(cx.size),
+                m.secs,
+                m.rss >> 20
+            );
+            samples[i].push(m);
+            if *name == OURS_BACKUP {
+                r.phases("idle backup", name, &log);
+            }
+        }
+    }
+    let base = at(&names, CP).unwrap_or(0);
+    let mbps = r.throughput(
+        "idle backup",
+        &names,
+        &samples,
+        cx.ds.bytes,
+        base,
+        "ratio to cp + fsync",
+    );
+    r.target(
+        format!("idle backup ÷ cp + fsync at {}", human(cx.size)),
+        ratio(&names, &mbps, OURS_BACKUP, CP),
+        0.75,
+        false,
+    );
+    r.target(
+        format!("idle backup ÷ sqlite3 .backup at {}", human(cx.size)),
+        ratio(&names, &mbps, OURS_BACKUP, "sqlite3 .backup"),
+        0.8,
+        false,
+    );
+    let _ = std::fs::remove_dir_all(&out);
+    Ok(())
+}
+
 /// Backups while a foreign writer commits as fast as it can.
-pub fn online(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String> {
-    let work = fresh(&cfg.dir.join("online"))?;
+pub fn online(cx: &Ctx<'_>, r: &mut Results) -> Result<(), String> {
+    if cx.tools.python3.is_none() {
+        return Ok(());
+    }
+    let work = fresh(&cx.cfg.dir.join("online"))?;
     let live = work.join("accounts.db");
-    cp_fsync(&ds.db, &live)?;
+    copy(&cx.ds.db, &live)?;
     let out = work.join("out");
-    let limit = Duration::from_secs(60);
+    // A minute per GiB (at least one): a backup that cannot finish under a busy writer is what this finds.
+    let limit = Duration::from_secs(60 * (cx.ds.bytes >> 30).max(1));
     let writer = Writer::start(&live, &work)?;
     std::thread::sleep(Duration::from_secs(2));
-    let mut windows: Vec<(usize, f64, f64, Option<f64>)> = Vec::new();
     let base_from = now();
     std::thread::sleep(Duration::from_secs(3));
-    windows.push((usize::MAX, base_from, now(), None));
-    let contenders = backup_contenders(&live, limit);
-    let names: Vec<&str> = contenders
-        .iter()
-        .map(|c| c.0)
-        .filter(|n| *n != "cp + fsync")
-        .collect();
-    for run in 0..cfg.runs {
-        for (i, (name, f)) in contenders
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.0 != "cp + fsync")
-        {
+    let base = (base_from, now());
+    let contenders = backup_contenders(cx, limit, false);
+    // Per contender: (from, to, the run if it finished) of each run.
+    let mut windows: Vec<Vec<(f64, f64, Option<Measured>)>> = vec![Vec::new(); contenders.len()];
+    for run in 0..cx.cfg.runs {
+        for (i, (name, f)) in contenders.iter().enumerate() {
             fresh(&out)?;
+            let log = cx.fresh_log("online", name);
             let from = now();
-            let d = f(&out)?;
-            windows.push((i, from, now(), d.map(secs)));
+            let m = f(&live, &out, &log)?;
+            windows[i].push((from, now(), m));
             eprintln!(
-                "bench: online run {run} {name}: {}",
-                d.map(|d| format!("{:.2} s", secs(d)))
-                    .unwrap_or("did not finish in 60 s".into())
+                "bench: online {} run {run} {name}: {}",
+                human(cx.size),
+                m.map(|m| format!("{:.2} s, {} MiB", m.secs, m.rss >> 20))
+                    .unwrap_or(format!("did not finish in {} s", limit.as_secs()))
             );
+            if *name == OURS_BACKUP {
+                r.phases("online backup", name, &log);
+            }
             std::thread::sleep(Duration::from_secs(1));
         }
     }
     let samples = writer.finish()?;
-    let (base_rate, base_p99, base_worst) = window(&samples, windows[0].1, windows[0].2);
+    let (base_rate, base_p99, base_worst) = window(&samples, base.0, base.1);
     r.line(
         "online backup",
         "writer alone",
@@ -266,24 +308,23 @@ pub fn online(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String>
         Some(1.0),
         format!("p99 {base_p99:.2} ms, worst {base_worst:.1} ms"),
     );
-    for name in names {
-        let idx = contenders.iter().position(|c| c.0 == name).unwrap_or(0);
-        let ws: Vec<_> = windows.iter().filter(|w| w.0 == idx).collect();
-        let mut done: Vec<f64> = ws.iter().filter_map(|w| w.3).collect();
+    for ((name, _), ws) in contenders.iter().zip(&windows) {
+        let done: Vec<Measured> = ws.iter().filter_map(|w| w.2).collect();
         let failed = ws.len() - done.len();
-        let stats: Vec<(f64, f64, f64)> = ws.iter().map(|w| window(&samples, w.1, w.2)).collect();
+        let stats: Vec<(f64, f64, f64)> = ws.iter().map(|w| window(&samples, w.0, w.1)).collect();
         let mut rates: Vec<f64> = stats.iter().map(|s| s.0).collect();
         let mut p99s: Vec<f64> = stats.iter().map(|s| s.1).collect();
         let worst = stats.iter().map(|s| s.2).fold(0.0, f64::max);
         let rate = median(&mut rates);
         let time = if done.is_empty() {
-            "did not finish in 60 s".to_string()
+            format!("did not finish in {} s", limit.as_secs())
         } else {
-            format!("{:.2} s to a snapshot", median(&mut done))
+            let mut t: Vec<f64> = done.iter().map(|m| m.secs).collect();
+            format!("{:.2} s to a snapshot", median(&mut t))
         };
         r.line(
             "online backup",
-            name,
+            *name,
             rate,
             "commits/s",
             Some(rate / base_rate),
@@ -293,21 +334,23 @@ pub fn online(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String>
                 median(&mut p99s)
             ),
         );
-        if idx == 0 {
+        r.with_process(&done, cx.ds.bytes);
+        if *name == OURS_BACKUP {
+            let at = human(cx.size);
             r.target(
-                "online backup: runs that finished (all)",
+                format!("online backup at {at}: runs that finished (all)"),
                 (ws.len() - failed) as f64,
                 ws.len() as f64,
                 false,
             );
             r.target(
-                "online backup: writer commits/s ÷ writer alone",
+                format!("online backup at {at}: writer commits/s ÷ writer alone"),
                 rate / base_rate,
-                0.85,
+                0.6,
                 false,
             );
             r.target(
-                "online backup: writer's worst commit (ms)",
+                format!("online backup at {at}: writer's worst commit (ms)"),
                 worst,
                 100.0,
                 true,
@@ -318,11 +361,17 @@ pub fn online(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String>
     Ok(())
 }
 
-/// Restore of a backup into a live database, and into an empty volume (a first start).
-pub fn restore(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String> {
-    let work = fresh(&cfg.dir.join("restore"))?;
+const LIVE: &str = "sqlite-vol restore into the live database (verified)";
+const EMPTY: &str = "sqlite-vol restore onto an empty volume (verified)";
+const VERIFY: &str = "sqlite-vol verify (hash + quick_check, no copy)";
+const SHELL_RESTORE: &str = "sqlite3 .restore";
+
+/// Restore of a backup into a live database and onto an empty volume (a first start), beside `cp`, the
+/// shell's `.restore`, and `sqlite-vol verify` alone (the checking part of a restore, for its phases).
+pub fn restore(cx: &Ctx<'_>, r: &mut Results) -> Result<(), String> {
+    let work = fresh(&cx.cfg.dir.join("restore"))?;
     let backup = sqlite_vol::backup::backup(
-        &ds.db,
+        &cx.ds.db,
         "accounts",
         &sqlite_vol::BackupOptions::new(work.join("b")),
     )
@@ -330,71 +379,108 @@ pub fn restore(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String
     .path;
     let live_dir = work.join("live");
     let live = live_dir.join("accounts.db");
-    let reset = || -> Result<(), String> {
-        fresh(&live_dir)?;
-        cp_fsync(&ds.db, &live)
-    };
-    let names = [
-        "sqlite-vol restore into the live database (verified)",
-        "cp + fsync",
-        "sqlite3 .restore",
-        "sqlite-vol restore onto an empty volume (verified)",
-    ];
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    for run in 0..cfg.runs {
+    let t = cx.tools;
+    let mut names: Vec<&str> = Vec::new();
+    if t.sqlite_vol.is_some() {
+        names.push(LIVE);
+    }
+    if t.cp.is_some() {
+        names.push(CP);
+    }
+    if t.sqlite3.is_some() {
+        names.push(SHELL_RESTORE);
+    }
+    if t.sqlite_vol.is_some() {
+        names.extend([EMPTY, VERIFY]);
+    }
+    let mut samples: Vec<Samples> = vec![Vec::new(); names.len()];
+    for run in 0..cx.cfg.runs {
         for (i, name) in names.iter().enumerate() {
-            if i == 3 {
-                fresh(&live_dir)?;
-            } else {
-                reset()?;
+            fresh(&live_dir)?;
+            if *name != EMPTY {
+                copy(&cx.ds.db, &live)?;
             }
-            let t = Instant::now();
-            match i {
-                0 | 3 => {
-                    let opts = sqlite_vol::RestoreOptions {
-                        safety_backup: false,
-                        ..sqlite_vol::RestoreOptions::new(work.join("safety"))
-                    };
-                    sqlite_vol::restore::restore(&backup, &live, "accounts", &opts)
-                        .map_err(|e| e.to_string())?;
+            let log = cx.fresh_log("restore", name);
+            let ours = || {
+                ours(
+                    t.sqlite_vol.as_deref().unwrap_or(Path::new("sqlite-vol")),
+                    &live,
+                    &work.join("safety"),
+                )
+            };
+            let m = match *name {
+                LIVE => {
+                    let mut c = ours();
+                    c.args(["restore", "--yes", "--no-safety-backup"])
+                        .arg(&backup);
+                    proc::run(c, LIMIT, &log)?
                 }
-                1 => {
+                EMPTY => {
+                    let mut c = ours();
+                    c.args(["restore", "--if-db-not-exists"]).arg(&backup);
+                    proc::run(c, LIMIT, &log)?
+                }
+                VERIFY => {
+                    let mut c = ours();
+                    c.arg("verify").arg(&backup);
+                    proc::run(c, LIMIT, &log)?
+                }
+                CP => {
                     for s in ["-wal", "-shm"] {
                         let _ = std::fs::remove_file(format!("{}{s}", live.display()));
                     }
-                    cp_fsync(&backup, &live)?;
+                    cp_fsync(
+                        t.cp.as_deref().unwrap_or(Path::new("cp")),
+                        &backup,
+                        &live,
+                        &log,
+                    )?
                 }
                 _ => {
-                    run_limited(
-                        sh(&live, &format!(".restore '{}'", backup.display())),
-                        Duration::from_secs(600),
-                    )?;
+                    let cmd = format!(".restore '{}'", backup.display());
+                    proc::run(
+                        shell(
+                            t.sqlite3.as_deref().unwrap_or(Path::new("sqlite3")),
+                            &live,
+                            &cmd,
+                        ),
+                        LIMIT,
+                        &log,
+                    )?
                 }
-            }
-            times[i].push(secs(t.elapsed()));
+            };
+            let m = m.ok_or(format!("{name} did not finish in {} s", LIMIT.as_secs()))?;
             eprintln!(
-                "bench: restore run {run} {name}: {:.2} s",
-                secs(t.elapsed())
+                "bench: restore {} run {run} {name}: {:.2} s, {} MiB",
+                human(cx.size),
+                m.secs,
+                m.rss >> 20
             );
+            samples[i].push(m);
+            if name.starts_with("sqlite-vol") {
+                r.phases("restore", name, &log);
+            }
         }
     }
-    let mbps = r.mb_per_s(
+    let base = at(&names, CP).unwrap_or(0);
+    let mbps = r.throughput(
         "restore",
         &names,
-        &mut times,
-        ds.bytes,
-        1,
+        &samples,
+        cx.ds.bytes,
+        base,
         "ratio to cp + fsync",
     );
+    let at_size = human(cx.size);
     r.target(
-        "restore onto an empty volume ÷ cp + fsync",
-        mbps[3] / mbps[1],
+        format!("restore onto an empty volume ÷ cp + fsync at {at_size}"),
+        ratio(&names, &mbps, EMPTY, CP),
         0.6,
         false,
     );
     r.target(
-        "restore into the live database ÷ sqlite3 .restore",
-        mbps[0] / mbps[2],
+        format!("restore into the live database ÷ sqlite3 .restore at {at_size}"),
+        ratio(&names, &mbps, LIVE, SHELL_RESTORE),
         1.2,
         false,
     );

@@ -1,55 +1,99 @@
-//! Benchmarks side by side: every contender runs in the same process run, interleaved, several times, and
-//! the figures are medians and ratios, so a noisy shared machine flatters no one. Writes
-//! `target/bench/results.json` and prints a Markdown table.
+//! Benchmarks side by side: every contender runs in the same process run, interleaved, several times, each
+//! timed contender as a process of its own with its peak RSS, and the figures are medians and ratios, so a
+//! noisy shared machine flatters no one. The size-dependent sections (idle, online, restore, offsite) run
+//! at every size of `--sizes`; the rest once, on the data set nearest 1 GiB. Writes
+//! `target/bench/results.json`, `results.md` and `chart.svg` after every section, and a section that fails
+//! is reported while the others still run.
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod backup;
+mod chart;
 mod commits;
 mod data;
 mod exec;
 mod groupcommit;
 mod offsite;
+mod proc;
+mod results;
 mod scrape;
 mod service;
+
+pub use proc::measurer_main;
+pub use results::Results;
+
+/// The sections whose cost grows with the database, run at every size.
+const SIZED: [&str; 4] = ["idle", "online", "restore", "offsite"];
+/// The others, run once.
+const ONCE: [&str; 6] = [
+    "startup",
+    "commits",
+    "groupcommit",
+    "service",
+    "exec",
+    "scrape",
+];
 
 /// How big a run is.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Size of the data set in bytes.
-    pub size: u64,
+    /// Sizes of the data sets in bytes, smallest first.
+    pub sizes: Vec<u64>,
     /// Runs per contender.
     pub runs: usize,
-    /// Where the data set and copies live.
+    /// Where the data sets and copies live.
     pub dir: PathBuf,
     /// Only these sections (empty: all).
     pub only: Vec<String>,
+    /// Where the results go.
+    pub out: PathBuf,
 }
 
 impl Config {
-    /// Parses `--size 1G|256M`, `--runs N`, `--dir DIR`, `--only a,b`.
+    /// Parses `--sizes 64M,1G,4G` (or `--size 1G`), `--runs N`, `--dir DIR`, `--only a,b`, `--out DIR`.
     ///
     /// # Errors
     /// A usage text.
     pub fn from_args(args: &[String]) -> Result<Config, String> {
-        let usage = "usage: bench [--size 1G] [--runs 3] [--dir DIR] [--only idle,online,restore,startup,commits,groupcommit,service,offsite,exec,scrape]";
+        let usage = format!(
+            "usage: bench [--sizes 64M,1G,4G] [--runs 3] [--dir DIR] [--out target/bench] [--only {}]",
+            SIZED.iter().chain(&ONCE).copied().collect::<Vec<_>>().join(",")
+        );
         let mut c = Config {
-            size: 1 << 30,
+            sizes: vec![1 << 30],
             runs: 3,
             dir: std::env::temp_dir().join("sqlite-vol-bench"),
             only: Vec::new(),
+            out: PathBuf::from("target/bench"),
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
-            let v = it.next().ok_or(usage)?;
+            let v = it.next().ok_or(usage.clone())?;
             match a.as_str() {
-                "--size" => c.size = parse_size(v).ok_or(usage)?,
-                "--runs" => c.runs = v.parse().ok().filter(|n| *n > 0).ok_or(usage)?,
+                "--size" | "--sizes" => {
+                    c.sizes = v
+                        .split(',')
+                        .map(parse_size)
+                        .collect::<Option<_>>()
+                        .ok_or(usage.clone())?;
+                    c.sizes.sort_unstable();
+                    c.sizes.dedup();
+                }
+                "--runs" => c.runs = v.parse().ok().filter(|n| *n > 0).ok_or(usage.clone())?,
                 "--dir" => c.dir = v.into(),
+                "--out" => c.out = v.into(),
                 "--only" => c.only = v.split(',').map(str::to_string).collect(),
-                _ => return Err(usage.into()),
+                _ => return Err(usage),
             }
+        }
+        if let Some(bad) = c
+            .only
+            .iter()
+            .find(|o| !SIZED.contains(&o.as_str()) && !ONCE.contains(&o.as_str()))
+        {
+            return Err(format!("no section {bad}; {usage}"));
         }
         Ok(c)
     }
@@ -60,6 +104,9 @@ impl Config {
 }
 
 fn parse_size(v: &str) -> Option<u64> {
+    if v.is_empty() {
+        return None;
+    }
     let (n, mult) = match v.to_ascii_uppercase().chars().last()? {
         'G' => (&v[..v.len() - 1], 1u64 << 30),
         'M' => (&v[..v.len() - 1], 1 << 20),
@@ -67,123 +114,6 @@ fn parse_size(v: &str) -> Option<u64> {
         _ => (v, 1),
     };
     n.parse::<f64>().ok().map(|n| (n * mult as f64) as u64)
-}
-
-/// One measured line of the table.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Line {
-    section: &'static str,
-    contender: String,
-    value: f64,
-    unit: &'static str,
-    /// `value / baseline value` where the section has a baseline.
-    ratio: Option<f64>,
-    note: String,
-}
-
-/// A target checked in the same run.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Target {
-    what: String,
-    measured: f64,
-    want: String,
-    met: bool,
-}
-
-/// Everything measured.
-#[derive(Debug, Default, serde::Serialize)]
-pub struct Results {
-    machine: String,
-    size_bytes: u64,
-    runs: usize,
-    lines: Vec<Line>,
-    targets: Vec<Target>,
-}
-
-impl Results {
-    fn line(
-        &mut self,
-        section: &'static str,
-        contender: impl Into<String>,
-        value: f64,
-        unit: &'static str,
-        ratio: Option<f64>,
-        note: impl Into<String>,
-    ) {
-        self.lines.push(Line {
-            section,
-            contender: contender.into(),
-            value,
-            unit,
-            ratio,
-            note: note.into(),
-        });
-    }
-
-    /// Records a target `measured >= want` (or `<=` when `at_most`).
-    fn target(&mut self, what: impl Into<String>, measured: f64, want: f64, at_most: bool) {
-        let met = if at_most {
-            measured <= want
-        } else {
-            measured >= want
-        };
-        let want = format!("{} {want}", if at_most { "≤" } else { "≥" });
-        self.targets.push(Target {
-            what: what.into(),
-            measured,
-            want,
-            met,
-        });
-    }
-
-    /// Throughput lines, one per contender: `bytes` over each contender's median time, with the ratio to
-    /// contender `base`. Returns the MB/s figures in `names` order.
-    fn mb_per_s(
-        &mut self,
-        section: &'static str,
-        names: &[&str],
-        times: &mut [Vec<f64>],
-        bytes: u64,
-        base: usize,
-        note: &str,
-    ) -> Vec<f64> {
-        let mbps: Vec<f64> = times
-            .iter_mut()
-            .map(|t| bytes as f64 / 1e6 / median(t))
-            .collect();
-        for (name, v) in names.iter().zip(&mbps) {
-            self.line(section, *name, *v, "MB/s", Some(v / mbps[base]), note);
-        }
-        mbps
-    }
-
-    fn markdown(&self) -> String {
-        let mut s = format!(
-            "Machine: {}; data set {} MiB; {} runs each, medians.\n\n",
-            self.machine,
-            self.size_bytes >> 20,
-            self.runs
-        );
-        s.push_str("| section | contender | median | ratio | note |\n|---|---|---:|---:|---|\n");
-        for l in &self.lines {
-            let ratio = l.ratio.map(|r| format!("{r:.2}×")).unwrap_or_default();
-            s.push_str(&format!(
-                "| {} | {} | {:.1} {} | {} | {} |\n",
-                l.section, l.contender, l.value, l.unit, ratio, l.note
-            ));
-        }
-        s.push_str("\n| target | measured | wanted | met |\n|---|---:|---|:---:|\n");
-        for t in &self.targets {
-            s.push_str(&format!(
-                "| {} | {:.2} | {} | {} |\n",
-                t.what,
-                t.measured,
-                t.want,
-                if t.met { "yes" } else { "**no**" }
-            ));
-        }
-        s
-    }
 }
 
 /// The median of some samples (0 for none).
@@ -233,64 +163,214 @@ fn machine() -> String {
     )
 }
 
+/// Runs one section, turning an error or a panic into a reported failure, then writes the results so far.
+fn section(
+    cfg: &Config,
+    r: &mut Results,
+    name: &str,
+    f: impl FnOnce(&mut Results) -> Result<(), String>,
+) {
+    let run = std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut *r)));
+    let err = match run {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(p) => Some(
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panicked".into()),
+        ),
+    };
+    if let Some(e) = err {
+        r.failed(name, e);
+    }
+    if let Err(e) = r.write(cfg, &cfg.out) {
+        eprintln!("bench: could not write the results: {e}");
+    }
+}
+
 /// Runs the benchmarks and prints the table.
 ///
 /// # Errors
-/// Why a section could not run.
+/// The data set folder cannot be made (a section that fails is reported in the results instead).
 pub fn run(cfg: &Config) -> Result<(), String> {
-    std::fs::create_dir_all(&cfg.dir).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&cfg.dir).map_err(|e| format!("{}: {e}", cfg.dir.display()))?;
+    // A panic in a section (a tool that would not start) is reported as that section's failure, in one line.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" ({}:{})", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("bench: a section stopped{at}");
+    }));
+    match std::env::current_exe() {
+        Ok(exe) => proc::measure_through(exe),
+        Err(e) => {
+            eprintln!("bench: cannot find its own binary ({e}): peak RSS includes the bench's own")
+        }
+    }
+    let tools = proc::Tools::find();
     let mut r = Results {
         machine: machine(),
-        size_bytes: cfg.size,
+        sizes_bytes: cfg.sizes.clone(),
         runs: cfg.runs,
         ..Results::default()
     };
-    let ds = data::DataSet::ensure(&cfg.dir, cfg.size)?;
+    // The size-independent sections use the data set nearest 1 GiB.
+    let once_size = cfg
+        .sizes
+        .iter()
+        .copied()
+        .min_by_key(|s| s.abs_diff(1 << 30))
+        .unwrap_or(1 << 30);
+    let sized = SIZED.iter().any(|s| cfg.wants(s));
+    let once = ONCE.iter().any(|s| cfg.wants(s));
+    for &size in &cfg.sizes {
+        if !(sized || once && size == once_size) {
+            continue;
+        }
+        r.at_size = Some(size);
+        let ds = match data::DataSet::ensure(&cfg.dir, size) {
+            Ok(ds) => ds,
+            Err(e) => {
+                r.failed("data set", e);
+                continue;
+            }
+        };
+        eprintln!(
+            "bench: data set {} ({} MiB)",
+            ds.db.display(),
+            ds.bytes >> 20
+        );
+        let ctx = Ctx {
+            cfg,
+            ds: &ds,
+            tools: &tools,
+            size,
+        };
+        if cfg.wants("idle") {
+            section(cfg, &mut r, "idle", |r| backup::idle(&ctx, r));
+        }
+        if cfg.wants("online") {
+            section(cfg, &mut r, "online", |r| backup::online(&ctx, r));
+        }
+        if cfg.wants("restore") {
+            section(cfg, &mut r, "restore", |r| backup::restore(&ctx, r));
+        }
+        if cfg.wants("offsite") {
+            section(cfg, &mut r, "offsite", |r| offsite::run(&ctx, r));
+        }
+        if size != once_size {
+            continue;
+        }
+        r.at_size = None;
+        if cfg.wants("startup") {
+            section(cfg, &mut r, "startup", |r| service::startup(cfg, &ds, r));
+        }
+        if cfg.wants("commits") {
+            section(cfg, &mut r, "commits", |r| commits::run(cfg, r));
+        }
+        if cfg.wants("groupcommit") {
+            section(cfg, &mut r, "groupcommit", |r| groupcommit::run(cfg, r));
+        }
+        if cfg.wants("service") {
+            section(cfg, &mut r, "service", |r| service::throughput(cfg, r));
+        }
+        if cfg.wants("exec") {
+            section(cfg, &mut r, "exec", |r| exec::run(cfg, &ds, r));
+        }
+        if cfg.wants("scrape") {
+            section(cfg, &mut r, "scrape", |r| scrape::run(cfg, &ds, r));
+        }
+    }
+    r.at_size = None;
+    r.size_targets();
+    let _ = std::panic::take_hook();
+    r.write(cfg, &cfg.out)?;
+    println!("{}", r.markdown());
     eprintln!(
-        "bench: data set {} ({} MiB)",
-        ds.db.display(),
-        ds.bytes >> 20
+        "bench: wrote {0}/results.json, {0}/results.md and {0}/chart.svg",
+        cfg.out.display()
     );
-    if cfg.wants("idle") {
-        backup::idle(cfg, &ds, &mut r)?;
-    }
-    if cfg.wants("online") {
-        backup::online(cfg, &ds, &mut r)?;
-    }
-    if cfg.wants("restore") {
-        backup::restore(cfg, &ds, &mut r)?;
-    }
-    if cfg.wants("startup") {
-        service::startup(cfg, &ds, &mut r)?;
-    }
-    if cfg.wants("commits") {
-        commits::run(cfg, &mut r)?;
-    }
-    if cfg.wants("groupcommit") {
-        groupcommit::run(cfg, &mut r)?;
-    }
-    if cfg.wants("service") {
-        service::throughput(cfg, &mut r)?;
-    }
-    if cfg.wants("offsite") {
-        offsite::run(cfg, &ds, &mut r)?;
-    }
-    if cfg.wants("exec") {
-        exec::run(cfg, &ds, &mut r)?;
-    }
-    if cfg.wants("scrape") {
-        scrape::run(cfg, &ds, &mut r)?;
-    }
-    let md = r.markdown();
-    println!("{md}");
-    let out = PathBuf::from("target/bench");
-    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    std::fs::write(
-        out.join("results.json"),
-        serde_json::to_vec_pretty(&r).unwrap_or_default(),
-    )
-    .map_err(|e| e.to_string())?;
-    std::fs::write(out.join("results.md"), md).map_err(|e| e.to_string())?;
-    eprintln!("bench: wrote target/bench/results.json and results.md");
     Ok(())
+}
+
+/// What a size-dependent section works on.
+pub(crate) struct Ctx<'a> {
+    pub(crate) cfg: &'a Config,
+    pub(crate) ds: &'a data::DataSet,
+    pub(crate) tools: &'a proc::Tools,
+    /// The requested size (the data set is about this big).
+    pub(crate) size: u64,
+}
+
+impl Ctx<'_> {
+    /// The log file of one contender's run: `target/bench/logs/<section>-<size>-<slug>.log`.
+    pub(crate) fn log(&self, section: &str, contender: &str) -> PathBuf {
+        let slug: String = contender
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let slug = slug
+            .split('-')
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("-");
+        self.cfg
+            .out
+            .join("logs")
+            .join(format!("{section}-{}m-{slug}.log", self.size >> 20))
+    }
+
+    /// A fresh log for a run (the previous run's is replaced).
+    pub(crate) fn fresh_log(&self, section: &str, contender: &str) -> PathBuf {
+        let log = self.log(section, contender);
+        let _ = std::fs::remove_file(&log);
+        log
+    }
+}
+
+/// Ten minutes: no contender at these sizes should take longer.
+pub(crate) const LIMIT: Duration = Duration::from_secs(600);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &str) -> Vec<String> {
+        a.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn sizes_are_parsed_sorted_and_deduplicated() {
+        let c = Config::from_args(&args("--sizes 4G,64M,1G,1024M --runs 1")).expect("parses");
+        assert_eq!(c.sizes, vec![64 << 20, 1 << 30, 4 << 30]);
+        assert!(Config::from_args(&args("--sizes 64M,,1G")).is_err());
+        assert!(Config::from_args(&args("--only offsit")).is_err());
+    }
+
+    #[test]
+    fn a_failing_section_is_reported_and_the_results_so_far_are_written() -> Result<(), String> {
+        let out = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let mut cfg = Config::from_args(&[]).expect("defaults");
+        cfg.out = out.path().to_path_buf();
+        let mut r = Results::default();
+        section(&cfg, &mut r, "idle", |r| {
+            r.line("idle backup", "cp + fsync", 1.0, "MB/s", None, "");
+            Ok(())
+        });
+        section(&cfg, &mut r, "offsite", |_| {
+            panic!("moto_server is missing")
+        });
+        section(&cfg, &mut r, "restore", |_| Err("disk full".into()));
+        let md =
+            std::fs::read_to_string(out.path().join("results.md")).map_err(|e| e.to_string())?;
+        assert!(md.contains("| idle backup |  | cp + fsync |"), "{md}");
+        assert!(md.contains("- offsite: moto_server is missing"), "{md}");
+        assert!(md.contains("- restore: disk full"), "{md}");
+        let json =
+            std::fs::read_to_string(out.path().join("results.json")).map_err(|e| e.to_string())?;
+        assert!(json.contains("\"failures\""));
+        Ok(())
+    }
 }

@@ -7,16 +7,18 @@
 //! restore --if-db-not-exists --latest s3://…` (download hashed against the manifest, verified, restored)
 //! against boto3 `download_file` into place (no check at all) and `litestream restore` from a replica of the
 //! same database; and the same backup and restore encrypted with age to an X25519 recipient (streaming
-//! both ways), against the unencrypted ones. Each run gets a fresh moto, so its memory does not grow with the runs.
+//! both ways), against the unencrypted ones. Each run gets a fresh moto, so its memory does not grow with
+//! the runs. Each contender is timed as its processes, with their peak RSS (the larger of the two for the
+//! glue).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::data::DataSet;
-use super::{fresh, secs, Config, Results};
+use super::proc::{self, Measured};
+use super::results::{human, Samples};
+use super::{fresh, Ctx, Results, LIMIT};
 use crate::offsite::Moto;
-use crate::support::bin;
 
 const BOTO: &str = r#"
 import sys, boto3
@@ -32,37 +34,22 @@ else:
     s3.download_file(bucket, key, path, Config=TransferConfig(multipart_threshold=1 << 40))
 "#;
 
-fn check(mut c: Command, what: &str) -> Result<(), String> {
-    let out = c
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| format!("{what}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{what}: {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(())
-}
-
-fn boto(moto: &Moto, op: &str, key: &str, path: &Path) -> Command {
-    let mut c = Command::new(crate::offsite::moto_python());
+fn boto(python: &Path, moto: &Moto, op: &str, key: &str, path: &Path) -> Command {
+    let mut c = Command::new(python);
     c.args(["-c", BOTO, op, &moto.endpoint, "bench", key])
         .arg(path);
     c
 }
 
-fn sqlite_vol(moto: &Moto, db: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(bin("sqlite-vol"));
-    c.arg("--db")
-        .arg(db)
-        .args(["--app", "accounts", "-q"])
-        .args(args)
-        .envs(moto.env());
+fn sqlite_vol(bin: &Path, moto: &Moto, db: &Path, dir: &Path, args: &[&str]) -> Command {
+    let mut c = super::backup::ours(bin, db, dir);
+    c.args(args).envs(moto.env());
     c
+}
+
+/// A timed process that must finish.
+fn timed(c: Command, what: &str, log: &Path) -> Result<Measured, String> {
+    proc::run(c, LIMIT, log)?.ok_or(format!("{what} did not finish in {} s", LIMIT.as_secs()))
 }
 
 /// A Litestream config replicating `db` to the bench bucket.
@@ -78,8 +65,8 @@ fn litestream_config(moto: &Moto, db: &Path, dir: &Path) -> Result<PathBuf, Stri
 }
 
 /// Replicates `db` with Litestream until its first snapshot is in the bucket, then stops it.
-fn replicate(moto: &Moto, cfg: &Path) -> Result<(), String> {
-    let mut child = Command::new(crate::offsite::litestream())
+fn replicate(litestream: &Path, moto: &Moto, cfg: &Path) -> Result<(), String> {
+    let mut child = Command::new(litestream)
         .args(["replicate", "-config"])
         .arg(cfg)
         .stdout(Stdio::null())
@@ -111,159 +98,229 @@ fn replicate(moto: &Moto, cfg: &Path) -> Result<(), String> {
     }
 }
 
+const OURS_UP: &str = "sqlite-vol backup --to s3:// (checked, manifest)";
+const GLUE_UP: &str = "sqlite3 .backup + boto3 upload_file";
+const OURS_DOWN: &str = "sqlite-vol restore --latest s3:// (hashed, verified)";
+const BOTO_DOWN: &str = "boto3 download_file (unchecked)";
+const LS_DOWN: &str = "litestream restore";
+const ENC_UP: &str = "sqlite-vol backup --to s3:// encrypted (age)";
+const ENC_DOWN: &str = "sqlite-vol restore --latest s3:// encrypted (age)";
+
+/// `MemAvailable` from `/proc/meminfo`, in bytes (0 when unknown).
+fn mem_available() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("MemAvailable:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib << 10)
+}
+
 /// Off-site backup and restore, side by side.
-pub fn run(cfg: &Config, ds: &DataSet, r: &mut Results) -> Result<(), String> {
-    let work = fresh(&cfg.dir.join("offsite"))?;
-    let up_names = [
-        "sqlite-vol backup --to s3:// (checked, manifest)",
-        "sqlite3 .backup + boto3 upload_file",
-        "sqlite-vol backup --to s3:// encrypted (age)",
-    ];
-    let down_names = [
-        "sqlite-vol restore --latest s3:// (hashed, verified)",
-        "boto3 download_file (unchecked)",
-        "litestream restore",
-        "sqlite-vol restore --latest s3:// encrypted (age)",
-    ];
+pub fn run(cx: &Ctx<'_>, r: &mut Results) -> Result<(), String> {
+    let t = cx.tools;
+    let (Some((_, python)), Some(_)) = (&t.moto, &t.curl) else {
+        return Ok(());
+    };
+    let (Some(bin), Some(sqlite3)) = (&t.sqlite_vol, &t.sqlite3) else {
+        eprintln!("bench: off-site section skipped: it needs both sqlite-vol and sqlite3 (its glue contender's copy feeds Litestream)");
+        return Ok(());
+    };
+    // moto keeps every object in memory: four copies of the database (ours, encrypted, the glue's, Litestream's).
+    let avail = mem_available();
+    if cx.ds.bytes.saturating_mul(9) / 2 > avail / 2 {
+        eprintln!(
+            "bench: off-site section skipped at {}: moto would hold ~4.5 × the database in memory, more than half of the {} MiB available",
+            human(cx.size),
+            avail >> 20
+        );
+        return Ok(());
+    }
+    let db = &cx.ds.db;
+    let work = fresh(&cx.cfg.dir.join("offsite"))?;
+    let up_names = [OURS_UP, GLUE_UP, ENC_UP];
+    let mut down_names = vec![OURS_DOWN, BOTO_DOWN, ENC_DOWN];
+    if t.litestream.is_some() {
+        down_names.push(LS_DOWN);
+    }
+    // The same backups encrypted with age to an X25519 recipient, and restored with its identity.
     let keys = crate::keys::Keys::new();
-    let recipients = [("SQLITE_VOL_BACKUP_RECIPIENTS", keys.recipient.clone())];
-    let identity = [(
-        "SQLITE_VOL_BACKUP_IDENTITY",
-        keys.identity.display().to_string(),
-    )];
-    let mut up: Vec<Vec<f64>> = vec![Vec::new(); up_names.len()];
-    let mut down: Vec<Vec<f64>> = vec![Vec::new(); down_names.len()];
-    for run in 0..cfg.runs {
+    let mut up: Vec<Samples> = vec![Vec::new(); up_names.len()];
+    let mut down: Vec<Samples> = vec![Vec::new(); down_names.len()];
+    for run in 0..cx.cfg.runs {
         let moto = Moto::start();
         moto.create_bucket("bench");
         // Uploads, interleaved; who goes first alternates (a fresh moto warms up on its first requests).
         let local = fresh(&work.join("local"))?;
         let copy = local.join("shell.db");
-        let ours = || -> Result<f64, String> {
-            let t = Instant::now();
-            let dir = local.join("ours").display().to_string();
-            let args = ["--backup-dir", &dir, "backup", "--to", "s3://bench/ours"];
-            check(sqlite_vol(&moto, &ds.db, &args), "sqlite-vol backup --to")?;
-            Ok(secs(t.elapsed()))
+        let ours = || -> Result<Measured, String> {
+            let log = cx.fresh_log("offsite", OURS_UP);
+            let c = sqlite_vol(
+                bin,
+                &moto,
+                db,
+                &local.join("ours"),
+                &["backup", "--to", "s3://bench/ours"],
+            );
+            let m = timed(c, OURS_UP, &log)?;
+            Ok(m)
         };
-        let glue = || -> Result<f64, String> {
-            let t = Instant::now();
-            let mut shell = Command::new("sqlite3");
-            shell
-                .arg(&ds.db)
-                .arg(format!(".backup '{}'", copy.display()));
-            check(shell, "sqlite3 .backup")?;
-            check(boto(&moto, "up", "glue/accounts.db", &copy), "boto3 upload")?;
-            Ok(secs(t.elapsed()))
+        let glue = || -> Result<Measured, String> {
+            let log = cx.fresh_log("offsite", GLUE_UP);
+            let mut shell = Command::new(sqlite3);
+            shell.arg(db).arg(format!(".backup '{}'", copy.display()));
+            let a = timed(shell, "sqlite3 .backup", &log)?;
+            let b = timed(
+                boto(python, &moto, "up", "glue/accounts.db", &copy),
+                "boto3 upload",
+                &log,
+            )?;
+            Ok(a.then(b))
         };
-        let encrypted = || -> Result<f64, String> {
-            let t = Instant::now();
-            let dir = local.join("enc").display().to_string();
-            let args = ["--backup-dir", &dir, "backup", "--to", "s3://bench/enc"];
-            let mut c = sqlite_vol(&moto, &ds.db, &args);
-            c.envs(recipients.clone());
-            check(c, "sqlite-vol backup --to (encrypted)")?;
-            Ok(secs(t.elapsed()))
+        let enc = || -> Result<Measured, String> {
+            let log = cx.fresh_log("offsite", ENC_UP);
+            let mut c = sqlite_vol(
+                bin,
+                &moto,
+                db,
+                &local.join("enc"),
+                &["backup", "--to", "s3://bench/enc"],
+            );
+            c.env("SQLITE_VOL_BACKUP_RECIPIENTS", &keys.recipient);
+            timed(c, ENC_UP, &log)
         };
         if run % 2 == 0 {
             up[0].push(ours()?);
             up[1].push(glue()?);
-            up[2].push(encrypted()?);
+            up[2].push(enc()?);
         } else {
-            up[2].push(encrypted()?);
+            up[2].push(enc()?);
             up[1].push(glue()?);
             up[0].push(ours()?);
         }
+        r.phases("off-site backup", OURS_UP, &cx.log("offsite", OURS_UP));
         // Litestream needs its own replica of the same database (not timed: continuous replication).
         let ls_src = fresh(&work.join("ls-src"))?.join("accounts.db");
-        std::fs::copy(&copy, &ls_src).map_err(|e| e.to_string())?;
         let ls_cfg = litestream_config(&moto, &ls_src, &work)?;
-        replicate(&moto, &ls_cfg)?;
+        if let Some(ls) = &t.litestream {
+            std::fs::copy(&copy, &ls_src).map_err(|e| e.to_string())?;
+            replicate(ls, &moto, &ls_cfg)?;
+        }
         fresh(&local)?;
 
         // Restores onto an empty volume, interleaved.
         for (i, name) in down_names.iter().enumerate() {
             let target_dir = fresh(&work.join("restore"))?;
             let target = target_dir.join("accounts.db");
-            let t = Instant::now();
-            let staging = target_dir.join("staging").display().to_string();
-            let first_start = |from: &str| {
-                let args = [
-                    "--backup-dir",
-                    &staging,
-                    "restore",
-                    "--if-db-not-exists",
-                    "--latest",
-                    from,
-                ];
-                let mut c = sqlite_vol(&moto, &target, &args);
-                c.envs(identity.clone());
-                c
+            let log = cx.fresh_log("offsite", name);
+            let c = match *name {
+                OURS_DOWN => sqlite_vol(
+                    bin,
+                    &moto,
+                    &target,
+                    &target_dir.join("staging"),
+                    &[
+                        "restore",
+                        "--if-db-not-exists",
+                        "--latest",
+                        "s3://bench/ours",
+                    ],
+                ),
+                ENC_DOWN => {
+                    let mut c = sqlite_vol(
+                        bin,
+                        &moto,
+                        &target,
+                        &target_dir.join("staging"),
+                        &[
+                            "restore",
+                            "--if-db-not-exists",
+                            "--latest",
+                            "s3://bench/enc",
+                        ],
+                    );
+                    c.env("SQLITE_VOL_BACKUP_IDENTITY", &keys.identity);
+                    c
+                }
+                BOTO_DOWN => boto(python, &moto, "down", "glue/accounts.db", &target),
+                _ => {
+                    let mut c =
+                        Command::new(t.litestream.as_deref().unwrap_or(Path::new("litestream")));
+                    c.args(["restore", "-config"])
+                        .arg(&ls_cfg)
+                        .arg("-o")
+                        .arg(&target)
+                        .arg(&ls_src);
+                    c
+                }
             };
-            match i {
-                0 => check(first_start("s3://bench/ours"), name)?,
-                3 => check(first_start("s3://bench/enc"), name)?,
-                1 => check(boto(&moto, "down", "glue/accounts.db", &target), name)?,
-                _ => check(
-                    {
-                        let mut c = Command::new(crate::offsite::litestream());
-                        c.args(["restore", "-config"])
-                            .arg(&ls_cfg)
-                            .arg("-o")
-                            .arg(&target)
-                            .arg(&ls_src);
-                        c
-                    },
-                    name,
-                )?,
+            let m = timed(c, name, &log)?;
+            if *name == OURS_DOWN {
+                r.phases("off-site restore", name, &log);
             }
-            let d = secs(t.elapsed());
-            down[i].push(d);
-            eprintln!("bench: offsite run {run} {name}: {d:.2} s");
+            eprintln!(
+                "bench: offsite {} run {run} {name}: {:.2} s, {} MiB",
+                human(cx.size),
+                m.secs,
+                m.rss >> 20
+            );
+            down[i].push(m);
         }
         eprintln!(
-            "bench: offsite run {run} uploads: ours {:.2} s, glue {:.2} s, encrypted {:.2} s",
-            up[0][run], up[1][run], up[2][run]
+            "bench: offsite {} run {run} uploads: ours {:.2} s, glue {:.2} s",
+            human(cx.size),
+            up[0][run].secs,
+            up[1][run].secs
         );
         drop(moto);
     }
-    let up_mbps = r.mb_per_s(
+    let up_mbps = r.throughput(
         "off-site backup",
         &up_names,
-        &mut up,
-        ds.bytes,
+        &up,
+        cx.ds.bytes,
         1,
         "ratio to .backup + boto3; moto on loopback",
     );
-    let down_mbps = r.mb_per_s(
+    let down_mbps = r.throughput(
         "off-site restore",
         &down_names,
-        &mut down,
-        ds.bytes,
+        &down,
+        cx.ds.bytes,
         1,
         "onto an empty volume; ratio to the unchecked download",
     );
+    let at = human(cx.size);
     r.target(
-        "off-site backup ÷ .backup + boto3 upload",
+        format!("off-site backup ÷ .backup + boto3 upload at {at}"),
         up_mbps[0] / up_mbps[1],
-        0.8,
+        0.85,
         false,
     );
     r.target(
-        "off-site restore ÷ litestream restore",
-        down_mbps[0] / down_mbps[2],
-        0.8,
+        format!("off-site restore ÷ unchecked download at {at}"),
+        down_mbps[0] / down_mbps[1],
+        0.7,
+        false,
+    );
+    let ls = down_names.iter().position(|n| *n == LS_DOWN);
+    r.target(
+        format!("off-site restore ÷ litestream restore at {at}"),
+        ls.map_or(f64::NAN, |i| down_mbps[0] / down_mbps[i]),
+        1.5,
         false,
     );
     r.target(
-        "encrypted off-site backup ÷ unencrypted",
+        format!("encrypted off-site backup ÷ unencrypted at {at}"),
         up_mbps[2] / up_mbps[0],
         0.8,
         false,
     );
     r.target(
-        "encrypted off-site restore ÷ unencrypted",
-        down_mbps[3] / down_mbps[0],
+        format!("encrypted off-site restore ÷ unencrypted at {at}"),
+        down_mbps[2] / down_mbps[0],
         0.8,
         false,
     );
