@@ -42,7 +42,8 @@ exec_python_app_keeps_accounts_across_restart_rm_and_stop() {
     [ "$CODE" = 201 ] || fail "register: HTTP $CODE $BODY" || return 1
     exec_login "$PORT" ada 'correct horse 1' || return 1
     docker exec "$c" sqlite-vol status >/dev/null 2>&1 || fail "'sqlite-vol status' from docker exec failed" || return 1
-    docker logs "$c" 2>&1 | grep -q 'switched the database to WAL' ||
+    logs=$(docker logs "$c" 2>&1)
+    grep -q 'switched the database to WAL' <<<"$logs" ||
         fail "no WAL switch in the log (is the fixed libsqlite3 in /usr/local/lib?): $(container_logs "$c" 5 | tr '\n' ' ')" || return 1
     docker restart -t 30 "$c" >/dev/null || fail "docker restart failed" || return 1
     wait_ready "$c" "$PORT" || return 1
@@ -100,7 +101,9 @@ exec_python_app_on_a_new_volume_restores_from_s3() {
     exec_run "$c2" "$PORT" -v "$vol2:/data" "${S3_ENV[@]}" -e "SQLITE_VOL_RESTORE_FROM=$to" \
         -e SQLITE_VOL_EXPECT_EXISTING=1 || return 1
     wait_ready "$c2" "$PORT" || return 1
-    docker logs "$c2" 2>&1 | grep -qF 'RESTORED the database from the newest backup' ||
+    # The whole log first: `docker logs | grep -q` fails under pipefail when grep stops reading early.
+    out=$(docker logs "$c2" 2>&1)
+    grep -qF 'RESTORED the database from the newest backup' <<<"$out" ||
         fail "the new container's log does not say RESTORED: $(container_logs "$c2" 5 | tr '\n' ' ')" || return 1
     exec_login "$PORT" grace 'grace password 3' || { REASON="after restoring on a new volume: $REASON"; return 1; }
     stop_moto
