@@ -93,12 +93,35 @@ pub(crate) fn copy_pages(
     dst_path: &Path,
     progress: Option<&dyn Fn(Progress)>,
 ) -> Result<()> {
+    copy_pages_gated(src, dst, src_path, dst_path, progress, || Ok(()))
+}
+
+/// [`copy_pages`], calling `before_commit` once just before the step that copies the last pages (the step
+/// that commits the destination's write transaction). An error from it ends the copy with nothing
+/// committed: the backup is finished early, which rolls the destination back. This is how a restore into a
+/// live database copies while the backup is still being verified, and commits only a verified backup.
+pub(crate) fn copy_pages_gated(
+    src: &Connection,
+    dst: &mut Connection,
+    src_path: &Path,
+    dst_path: &Path,
+    progress: Option<&dyn Fn(Progress)>,
+    before_commit: impl FnOnce() -> Result<()>,
+) -> Result<()> {
     let page_size = pragma_u64(src, "page_size").map_err(|e| classify(src_path, "reading", e))?;
     let chunk = i32::try_from((16 << 20) / page_size.max(512)).unwrap_or(4096);
+    let mut remaining =
+        pragma_u64(src, "page_count").map_err(|e| classify(src_path, "reading", e))?;
+    let mut gate = Some(before_commit);
     let b = rusqlite::backup::Backup::new(src, dst)
         .map_err(|e| Error::sqlite(src_path, "starting backup", e))?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
+        if remaining <= chunk as u64 {
+            if let Some(gate) = gate.take() {
+                gate()?;
+            }
+        }
         let step = b.step(chunk).map_err(|e| match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DiskFull) => Error::NoSpace {
                 action: "copying pages",
@@ -107,6 +130,9 @@ pub(crate) fn copy_pages(
             _ => Error::sqlite(src_path, "copying pages", e),
         })?;
         let p = b.progress();
+        if step == StepResult::More {
+            remaining = p.remaining.max(0) as u64;
+        }
         if let Some(f) = progress {
             let total = p.pagecount.max(0) as u64;
             f(Progress {

@@ -82,53 +82,7 @@ fn verify_with(
         path: path.to_path_buf(),
         reason,
     };
-    let meta = std::fs::metadata(path).map_err(|e| Error::io("reading backup", path, e))?;
-    if meta.is_dir() {
-        return Err(bad(
-            "it is a directory; give the path of a backup file (see `sqlite-vol list`)".into(),
-        ));
-    }
-    if meta.len() == 0 {
-        return Err(bad("the file is empty".into()));
-    }
-    let mut header = [0u8; 100];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut header))
-        .map_err(|e| Error::io("reading backup", path, e))?;
-    if n < 100 || &header[..16] != b"SQLite format 3\0" {
-        return Err(Error::NotADatabase {
-            path: path.to_path_buf(),
-            reason: "it does not start with the SQLite header (not a database, or not a backup)"
-                .into(),
-        });
-    }
-    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
-        1 => 65536u64,
-        p if p >= 512 && p.is_power_of_two() => u64::from(p),
-        p => {
-            return Err(bad(format!(
-                "the header's page size {p} is invalid: the file is damaged"
-            )))
-        }
-    };
-    let change = u32::from_be_bytes([header[24], header[25], header[26], header[27]]);
-    let valid_for = u32::from_be_bytes([header[92], header[93], header[94], header[95]]);
-    let header_pages = u64::from(u32::from_be_bytes([
-        header[28], header[29], header[30], header[31],
-    ]));
-    if meta.len() % page_size != 0 {
-        return Err(bad(format!(
-            "its size {} is not a whole number of {page_size}-byte pages: it is truncated or padded",
-            meta.len()
-        )));
-    }
-    if change == valid_for && header_pages * page_size > meta.len() {
-        return Err(bad(format!(
-            "it is truncated: the header says {header_pages} pages ({} bytes) but the file has {} bytes",
-            header_pages * page_size,
-            meta.len()
-        )));
-    }
+    let (len, page_size) = sane_header(path)?;
     let check = if full {
         "integrity_check"
     } else {
@@ -137,7 +91,7 @@ fn verify_with(
     if let Some(f) = progress {
         f(Progress {
             done: 0,
-            total: meta.len() / page_size,
+            total: len / page_size,
         });
     }
     // Hash and check at the same time: two read passes over the file, two cores.
@@ -187,6 +141,84 @@ fn verify_with(
         schema_version: facts.schema_version,
         check: check.into(),
         created_at: manifest.map(|m| m.created_at),
+    })
+}
+
+/// The cheap checks, before any pass over the file: a non-empty regular file with the SQLite header, a valid
+/// page size, whole pages, and not shorter than its header says. Returns (its size, its page size).
+fn sane_header(path: &Path) -> Result<(u64, u64)> {
+    let bad = |reason: String| Error::BadBackup {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("reading backup", path, e))?;
+    if meta.is_dir() {
+        return Err(bad(
+            "it is a directory; give the path of a backup file (see `sqlite-vol list`)".into(),
+        ));
+    }
+    if meta.len() == 0 {
+        return Err(bad("the file is empty".into()));
+    }
+    let mut header = [0u8; 100];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut header))
+        .map_err(|e| Error::io("reading backup", path, e))?;
+    if n < 100 || &header[..16] != b"SQLite format 3\0" {
+        return Err(Error::NotADatabase {
+            path: path.to_path_buf(),
+            reason: "it does not start with the SQLite header (not a database, or not a backup)"
+                .into(),
+        });
+    }
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65536u64,
+        p if p >= 512 && p.is_power_of_two() => u64::from(p),
+        p => {
+            return Err(bad(format!(
+                "the header's page size {p} is invalid: the file is damaged"
+            )))
+        }
+    };
+    let change = u32::from_be_bytes([header[24], header[25], header[26], header[27]]);
+    let valid_for = u32::from_be_bytes([header[92], header[93], header[94], header[95]]);
+    let header_pages = u64::from(u32::from_be_bytes([
+        header[28], header[29], header[30], header[31],
+    ]));
+    if meta.len() % page_size != 0 {
+        return Err(bad(format!(
+            "its size {} is not a whole number of {page_size}-byte pages: it is truncated or padded",
+            meta.len()
+        )));
+    }
+    if change == valid_for && header_pages * page_size > meta.len() {
+        return Err(bad(format!(
+            "it is truncated: the header says {header_pages} pages ({} bytes) but the file has {} bytes",
+            header_pages * page_size,
+            meta.len()
+        )));
+    }
+    Ok((meta.len(), page_size))
+}
+
+/// What a backup file says about itself (page size and count, application id, schema version), after the
+/// cheap header checks but without hashing or checking it: so that the cheap refusals (another app's
+/// backup, a newer schema) come before anything slow.
+///
+/// # Errors
+/// As [`verify()`] for what the header shows; [`Error::BadBackup`] when SQLite cannot read its schema.
+pub(crate) fn peek(path: &Path) -> Result<FileFacts> {
+    sane_header(path)?;
+    let conn = open_immutable(path)?;
+    let sql_err = |e: rusqlite::Error| Error::BadBackup {
+        path: path.to_path_buf(),
+        reason: format!("SQLite cannot read it: {e}"),
+    };
+    Ok(FileFacts {
+        page_size: pragma_u64(&conn, "page_size").map_err(sql_err)?,
+        page_count: pragma_u64(&conn, "page_count").map_err(sql_err)?,
+        application_id: identity::read(&conn).map_err(sql_err)?.application_id,
+        schema_version: migrate::schema_version(&conn, path)?,
     })
 }
 

@@ -6,7 +6,9 @@
 //! - **into a live database** (`live`): a safety backup of the current database is taken, and the backup's
 //!   pages are copied into it with the SQLite backup API. That is one write transaction on the live file: it
 //!   works when the data folder is itself a mount point (no rename across devices), other processes see the
-//!   restored data at their next transaction, and a crash part-way leaves the old database whole;
+//!   restored data at their next transaction, and a crash part-way leaves the old database whole. The hash
+//!   and integrity check run beside the safety backup and the copy, and the transaction commits only once
+//!   they have passed (the header's refusals come first, before the lock);
 //! - **into an empty place** (`empty`: a new volume, a first start): the backup is copied byte for byte under
 //!   a hidden name beside the database in the same read that hashes it for verification, while its integrity
 //!   check runs on the backup file at the same time (the hash then proves the copy is those bytes); fsynced,
@@ -93,16 +95,14 @@ pub struct Restored {
 pub fn restore(file: &Path, db: &Path, app: &str, opts: &RestoreOptions<'_>) -> Result<Restored> {
     let started = Instant::now();
     refuse_itself(file, db)?;
-    // Into a live database the backup is verified before the lock is taken, so a bad one holds nobody up.
-    let verified = if has_content(db) {
-        Some(check_backup(file, app, opts)?)
-    } else {
-        None
-    };
+    // The cheap refusals (not SQLite, truncated, another app's, a newer schema) before the lock, so that the
+    // usual mistakes hold nobody up; the hash and the integrity check run during the restore itself.
+    let facts = crate::verify::peek(file)?;
+    refuse(facts.application_id, facts.schema_version, file, app, opts)?;
     let dir = db.parent().unwrap_or(Path::new("/"));
     std::fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
     let _lock = MaintenanceLock::acquire(db, "restore", opts.wait)?;
-    apply(verified, file, db, app, opts, started)
+    apply(file, db, app, opts, started)
 }
 
 /// [`restore`] for a caller that already holds the maintenance lock of `db` (for example a restore on
@@ -120,7 +120,7 @@ pub fn restore_under(
     let started = Instant::now();
     lock.ensure_lock_of(db)?;
     refuse_itself(file, db)?;
-    apply(None, file, db, app, opts, started)
+    apply(file, db, app, opts, started)
 }
 
 /// Refuses to restore the live database onto itself.
@@ -135,26 +135,36 @@ fn refuse_itself(file: &Path, db: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Verifies the backup and refuses it for the wrong app or a newer schema; changes nothing.
-fn check_backup(file: &Path, app: &str, opts: &RestoreOptions<'_>) -> Result<Verified> {
-    let verified = crate::verify::verify(file, opts.full_check, None)?;
-    refusals(&verified, file, app, opts)?;
-    Ok(verified)
-}
-
 /// Refuses a verified backup of another app (unless forced) or with a schema newer than the caller knows.
 fn refusals(verified: &Verified, file: &Path, app: &str, opts: &RestoreOptions<'_>) -> Result<()> {
+    refuse(
+        verified.application_id,
+        verified.schema_version,
+        file,
+        app,
+        opts,
+    )
+}
+
+/// [`refusals`] from what a backup says about itself: its application id and schema version.
+fn refuse(
+    application_id: i32,
+    schema_version: Option<i64>,
+    file: &Path,
+    app: &str,
+    opts: &RestoreOptions<'_>,
+) -> Result<()> {
     let expected = identity::application_id(app);
-    if verified.application_id != expected && !opts.force {
+    if application_id != expected && !opts.force {
         return Err(Error::WrongApplication {
             path: file.to_path_buf(),
             app: app.into(),
             expected,
-            found: verified.application_id,
+            found: application_id,
             hint: ", or restore it anyway with `RestoreOptions { force: true, .. }` if it really is this app's data",
         });
     }
-    if let (Some(known), Some(found)) = (opts.known_schema, verified.schema_version) {
+    if let (Some(known), Some(found)) = (opts.known_schema, schema_version) {
         if found > known {
             return Err(Error::SchemaTooNew {
                 path: file.to_path_buf(),
@@ -167,10 +177,8 @@ fn refusals(verified: &Verified, file: &Path, app: &str, opts: &RestoreOptions<'
     Ok(())
 }
 
-/// The path for what is at `db` now; the caller holds the lock. `verified` is the live path's verification
-/// when it was done before the lock.
+/// The path for what is at `db` now; the caller holds the lock.
 fn apply(
-    verified: Option<Verified>,
     file: &Path,
     db: &Path,
     app: &str,
@@ -178,11 +186,7 @@ fn apply(
     started: Instant,
 ) -> Result<Restored> {
     let (safety_backup, page_count, schema_version, created) = if has_content(db) {
-        let verified = match verified {
-            Some(v) => v,
-            None => check_backup(file, app, opts)?,
-        };
-        let (safety, pages, schema) = live::restore(&verified, file, db, app, opts)?;
+        let (safety, pages, schema) = live::restore_verifying(file, db, app, opts)?;
         (safety, pages, schema, false)
     } else {
         match empty::restore(file, db, app, opts)? {

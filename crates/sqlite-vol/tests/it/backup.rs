@@ -145,6 +145,87 @@ fn restore_refuses_bad_files_and_leaves_the_live_database_unchanged() -> TestRes
 }
 
 #[test]
+fn restore_into_a_live_database_commits_only_after_the_backup_is_verified() -> TestResult {
+    // Big enough that the copy takes several steps before the verification's verdict is needed.
+    let tmp = Tmp::new();
+    let db = open(tmp.path(), "migrations_ok")?;
+    let big = "x".repeat(8000);
+    db.write(|tx| {
+        for i in 0..5000 {
+            tx.execute(
+                "INSERT INTO users (email) VALUES (?1)",
+                [format!("{i}{big}")],
+            )
+            .map_err(Error::from_sqlite)?;
+        }
+        Ok::<(), Error>(())
+    })?;
+    let good = db.backup(None)?;
+    let good_bytes = std::fs::read(&good.path)?;
+    assert!(
+        good_bytes.len() > 40 << 20,
+        "the backup spans several copy steps"
+    );
+    let page = 4096;
+    let bad_dir = tmp.path().join("bad");
+    std::fs::create_dir(&bad_dir)?;
+    // One byte flipped near the end, under the good backup's manifest: only the hash can tell.
+    let tampered = bad_dir.join("it-20200101T000000Z.db");
+    let mut t = good_bytes.clone();
+    let at = t.len() - 3 * page + 700;
+    t[at] ^= 0x01;
+    std::fs::write(&tampered, &t)?;
+    std::fs::copy(
+        sqlite_vol::manifest::manifest_path(&good.path),
+        sqlite_vol::manifest::manifest_path(&tampered),
+    )?;
+    // A b-tree leaf in the middle zeroed, no manifest: only the integrity check can tell.
+    let damaged = bad_dir.join("damaged.db");
+    let mut d = good_bytes.clone();
+    let mid = (d.len() / page / 2..d.len() / page)
+        .map(|p| p * page)
+        .find(|&at| d[at] == 0x0d)
+        .ok_or("no table leaf page in the second half")?;
+    d[mid..mid + page].fill(0);
+    std::fs::write(&damaged, &d)?;
+
+    db.write(|tx| {
+        tx.execute("DELETE FROM users WHERE id % 2 = 0", [])
+            .map(|_| ())
+            .map_err(Error::from_sqlite)
+    })?;
+    let live = tmp.path().join("it.db");
+    let users_before = count_users(&db)?;
+    let before = db_bytes(&live);
+    for f in [&tampered, &damaged] {
+        let err = db
+            .restore(f)
+            .expect_err(&format!("{} must be refused", f.display()));
+        assert!(
+            matches!(err, Error::BadBackup { .. }),
+            "{}: {err}",
+            f.display()
+        );
+        assert_eq!(
+            count_users(&db)?,
+            users_before,
+            "the pool sees the old rows"
+        );
+        assert_eq!(
+            db_bytes(&live),
+            before,
+            "live database changed by refusing {}",
+            f.display()
+        );
+        assert_eq!(sqlite3_integrity_check(&live)?, "ok");
+    }
+    // The good one goes in, and the pool that stayed open sees it.
+    db.restore(&good.path)?;
+    assert_eq!(count_users(&db)?, 5000);
+    Ok(())
+}
+
+#[test]
 fn restore_refuses_another_apps_backup_unless_forced() -> TestResult {
     let tmp = Tmp::new();
     let other = sqlite_vol::Database::builder("billing")
