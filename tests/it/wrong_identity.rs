@@ -57,8 +57,8 @@ fn generation(marker: &[u8]) -> u64 {
     m["generation"].as_u64().expect("generation")
 }
 
-/// Runs a restore with the wrong identity and checks the refusal: what it says, the marker's bytes (read by
-/// `marker`) unchanged, the target absent and nothing of `name` under `fresh`.
+/// Checks the refusal of a restore with the wrong identity: the marker's generation and bytes unchanged,
+/// what it says, the target absent and nothing of backup `name` under `fresh`.
 fn refused_with_marker_kept(
     out: &Output,
     place: &str,
@@ -69,6 +69,12 @@ fn refused_with_marker_kept(
     marker_now: &[u8],
 ) {
     assert_eq!(out.status.code(), Some(1), "a refusal: {}", text(out));
+    assert_eq!(
+        generation(marker_now),
+        generation(marker_before),
+        "the writer generation did not move"
+    );
+    assert_eq!(marker_now, marker_before, "the marker was not rewritten");
     let err = String::from_utf8_lossy(&out.stderr);
     for what in [
         name,
@@ -80,12 +86,6 @@ fn refused_with_marker_kept(
     ] {
         assert!(err.contains(what), "says {what:?}: {}", text(out));
     }
-    assert_eq!(
-        generation(marker_now),
-        generation(marker_before),
-        "the writer generation did not move"
-    );
-    assert_eq!(marker_now, marker_before, "the marker was not rewritten");
     assert!(!target.exists(), "the database stays absent");
     let left = files(fresh);
     assert!(

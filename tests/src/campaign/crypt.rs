@@ -178,10 +178,6 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
             bad += 1;
         }
     }
-    let (plain, read) = plaintext_objects(&moto)?;
-    for k in &plain {
-        eprintln!("campaign: crypt: object {k} holds plaintext");
-    }
     report.info(
         AREA,
         format!("encrypted backup --to s3:// of a {mib} MiB database killed (still running)"),
@@ -194,11 +190,6 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
         AREA,
         "listed encrypted backups that do not decrypt and match their manifest",
         bad,
-    );
-    report.zero(
-        AREA,
-        format!("objects holding a plaintext row or SQLite page (of {read} read)"),
-        plain.len() as u64,
     );
     std::thread::sleep(std::time::Duration::from_millis(1100)); // a name of its own
     let next = backup(&moto).status().is_ok_and(|s| s.success());
@@ -217,6 +208,28 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
                 "succeeded {next}; listed before {urls:?}, after {after:?}"
             ))
         },
+    );
+
+    // Every object now in the bucket: the killed uploads' leftovers and the backups, old and new.
+    let (plain, read) = plaintext_objects(&moto)?;
+    for k in &plain {
+        eprintln!("campaign: crypt: object {k} holds plaintext");
+    }
+    let objects = moto.keys(BUCKET, &format!("{PREFIX}/"));
+    let data = objects.iter().filter(|k| k.ends_with(".db")).count();
+    report.info(
+        AREA,
+        "backups listed after the kills / data objects / manifests (with the next backup)",
+        format!(
+            "{} / {data} / {}",
+            urls.len(),
+            objects.iter().filter(|k| k.ends_with(".db.json")).count()
+        ),
+    );
+    report.zero(
+        AREA,
+        format!("objects holding a plaintext row or SQLite page (of {read} read)"),
+        plain.len() as u64,
     );
 
     // 2. Kills during a first-start restore of the encrypted backup into an empty volume.

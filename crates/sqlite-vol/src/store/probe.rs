@@ -136,7 +136,7 @@ mod tests {
         let (a, b) = (Identity::generate(), Identity::generate());
         let file = encrypted(&[&a], &vec![7u8; 300_000]);
         let head = &file[..FIRST as usize];
-        assert!(opens(head, &[a.clone()]).is_ok());
+        assert!(opens(head, std::slice::from_ref(&a)).is_ok());
         assert!(opens(head, &[b.clone(), a]).is_ok());
         assert!(matches!(
             opens(head, &[b]),
