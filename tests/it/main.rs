@@ -10,3 +10,4 @@ mod offsite;
 mod offsite_more;
 mod prometheus;
 mod restart;
+mod wrong_identity;

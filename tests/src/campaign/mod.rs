@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 mod crash;
+mod crypt;
 mod doors;
 mod exec;
 mod fencing;
@@ -52,7 +53,7 @@ impl Config {
             seed: crate::support::Rng::seed_from_os(),
             only: Vec::new(),
         };
-        let usage = "usage: campaign [--quick] [--seed N] [--cycles N] [--only crash,maint,offsite,foreign,hostile,doors,security,exec,groupcommit,migtools,fencing,observe]";
+        let usage = "usage: campaign [--quick] [--seed N] [--cycles N] [--only crash,maint,offsite,foreign,hostile,doors,security,exec,groupcommit,migtools,fencing,observe,crypt]";
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut num = || {
@@ -172,7 +173,7 @@ pub fn run(cfg: &Config) -> ExitCode {
     let started = Instant::now();
     eprintln!("campaign: seed {} ({cfg:?})", cfg.seed);
     let mut report = Report::default();
-    let areas: [(&str, Area); 12] = [
+    let areas: [(&str, Area); 13] = [
         ("crash", crash::run),
         ("maint", maint::run),
         ("offsite", offsite::run),
@@ -185,6 +186,7 @@ pub fn run(cfg: &Config) -> ExitCode {
         ("migtools", migtools::run),
         ("fencing", fencing::run),
         ("observe", observe::run),
+        ("crypt", crypt::run),
     ];
     let mut broken = 0;
     for (name, area) in areas {

@@ -105,6 +105,9 @@ pub fn run(t: &Target, a: &RestoreArgs) -> anyhow::Result<Exit> {
             FirstStart::Restored(from, r) => (from, r),
         }
     } else {
+        // An encrypted backup the identity cannot open is refused from its header, before anything is
+        // downloaded or the place is taken over below.
+        sqlite_vol::store::check_identity(&src.place, &t.app, src.name.as_deref(), &policy)?;
         let file = match &src.name {
             Some(n) => sqlite_vol::store::fetch_with(&src.place, n, &t.backup_dir, &policy)?,
             None => {

@@ -73,20 +73,10 @@ pub fn restore_if_missing_with(
             });
         }
     }
-    // An encrypted backup without a usable identity is refused before the takeover below, so that a
-    // misconfigured new instance fences nobody out.
-    let newest = match name {
-        Some(n) => Some(n.to_string()),
-        None => store::list(place, app)?
-            .backups
-            .first()
-            .map(|b| b.name.clone()),
-    };
-    if let Some(n) = newest {
-        if store::manifest(place, &n)?.is_some_and(|m| m.encrypted) {
-            policy.identities(&place.location_of(&n))?;
-        }
-    }
+    // An encrypted backup that the identity given cannot open (none, or not one of its recipients) is
+    // refused from its header before the takeover below, so that a misconfigured new instance fences nobody
+    // out.
+    store::check_identity(place, app, name, policy)?;
     // Fencing: the next writer generation is taken before the newest backup is chosen, so any backup the
     // previous writer finishes after this point is refused and removed by that writer itself.
     let taken = match marker {

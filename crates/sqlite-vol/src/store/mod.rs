@@ -15,11 +15,13 @@ mod dir_marker;
 pub mod lineage;
 mod many;
 mod policy;
+mod probe;
 #[cfg(feature = "s3")]
 pub mod s3;
 
 pub use many::Destinations;
 pub use policy::Policy;
+pub use probe::check_identity;
 
 use std::path::{Path, PathBuf};
 

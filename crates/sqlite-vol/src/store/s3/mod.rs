@@ -24,6 +24,7 @@ use object_store::WriteMultipart;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryConfig};
 
 mod error;
+mod head;
 mod marker;
 
 use error::remote_error;
