@@ -21,7 +21,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::fsx::{self, hash_file, remove_with_sidecars, sync_dir, SIDECARS};
 use crate::lock::{MaintenanceLock, Wait};
 use crate::manifest::{self, free_name, manifest_path, parse_name, write_manifest, Manifest};
-use crate::sql::{classify, copy_pages, Progress};
+use crate::sql::{classify, copy_pages, pragma_u64, Progress};
 use crate::verify::{check_file, FileFacts};
 use crate::{clock, Error, Result};
 
@@ -196,12 +196,17 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
     // Pin one snapshot: commits by other connections then cannot restart the copy.
     src.execute_batch("BEGIN DEFERRED; SELECT count(*) FROM sqlite_master;")
         .map_err(|e| classify(db, "reading", e))?;
+    // `data_version` differs between two readings when another connection committed in between: read in
+    // the pinned snapshot and again after it, it tells whether anyone wrote during the copy.
+    let version = || pragma_u64(&src, "data_version").ok();
+    let at_snapshot = version();
     let copied = fsx::flushing_while(&handle, || {
         copy_pages(&src, &mut dst, db, partial, opts.progress)
     });
     let _ = src.execute_batch("COMMIT");
     copied?;
     let pinned = t0.elapsed();
+    let writer_seen = at_snapshot.is_none() || at_snapshot != version();
     // Leave the writer a short WAL; PASSIVE never blocks anyone. (Its fsync of the backlog still stalls a
     // writer on the same filesystem in proportion to the backlog: see BENCHMARKS.md.)
     let _ = src.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
@@ -223,28 +228,47 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
     drop(handle);
     let written = t0.elapsed();
 
-    // Check, then hash, on one core: a backup runs beside a live service and should leave it the rest of
-    // the machine (hashing beside the check on a second core cost a foreign writer a third of its commits
-    // on two cores).
+    // Check and hash. Beside a service that is writing, one after the other on one core: the backup should
+    // leave it the rest of the machine (hashing beside the check on a second core cost a foreign writer a
+    // third of its commits on two cores). With nobody writing, at the same time on two.
     let check = if opts.full_check {
         "integrity_check"
     } else {
         "quick_check"
     };
-    let facts = check_file(
-        partial,
-        check,
-        |e| Error::sqlite(partial, "checking backup", e),
-        |verdict| Error::BadBackup {
-            path: partial.into(),
-            reason: format!("{check} of the copy: {verdict}"),
-        },
-    )?;
-    let (bytes, sha256) = hash_file(partial)?;
+    let checking = || {
+        check_file(
+            partial,
+            check,
+            |e| Error::sqlite(partial, "checking backup", e),
+            |verdict| Error::BadBackup {
+                path: partial.into(),
+                reason: format!("{check} of the copy: {verdict}"),
+            },
+        )
+    };
+    let (facts, hashed) = if writer_seen {
+        (checking()?, hash_file(partial))
+    } else {
+        std::thread::scope(|s| {
+            let hashing = s.spawn(|| hash_file(partial));
+            let facts = checking();
+            let hashed = hashing.join().unwrap_or_else(|_| {
+                Err(Error::io(
+                    "hashing",
+                    partial,
+                    std::io::Error::other("the hashing thread panicked"),
+                ))
+            });
+            Ok::<_, Error>((facts?, hashed))
+        })?
+    };
+    let (bytes, sha256) = hashed?;
     tracing::debug!(
         snapshot_pinned_ms = pinned.as_millis() as u64,
         written_ms = written.as_millis() as u64,
         checked_and_hashed_ms = t0.elapsed().as_millis() as u64,
+        writer_seen,
         "backup phases"
     );
     Ok(Checked {
