@@ -4,11 +4,11 @@
 //! untouched and nothing left behind.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use sqlite_vol_tests::keys::Keys;
 use sqlite_vol_tests::offsite::Moto;
-use sqlite_vol_tests::support::{bin, sqlite3_integrity, TestResult};
+use sqlite_vol_tests::support::{sqlite3_integrity, TestResult};
 
 use crate::offsite::{digest, json, make_db, text, APP};
 
@@ -18,25 +18,10 @@ const CANARY: &str = "CANARY-ROW-alice@example.com-4111111111111111";
 
 /// `sqlite-vol --db DB --app ledger ARGS…` with moto's variables and `env`.
 fn sv(moto: &Moto, db: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut c = Command::new(bin("sqlite-vol"));
-    c.arg("--db").arg(db).args(["--app", APP]).args(args);
-    for v in [
-        "SQLITE_VOL_BACKUP_TO",
-        "SQLITE_VOL_RESTORE_FROM",
-        "SQLITE_VOL_BACKUP_DIR",
-        "SQLITE_VOL_BACKUP_RECIPIENTS",
-        "SQLITE_VOL_BACKUP_IDENTITY",
-        "DB_PATH",
-    ] {
-        c.env_remove(v);
-    }
-    for (k, v) in moto.env() {
-        c.env(k, v);
-    }
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run sqlite-vol")
+    moto.sqlite_vol(db, APP, env)
+        .args(args)
+        .output()
+        .expect("run sqlite-vol")
 }
 
 /// A ledger of `rows` random 1 KiB rows plus a table of known plaintext rows.

@@ -6,11 +6,11 @@
 //! the next generation.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use sqlite_vol_tests::keys::Keys;
 use sqlite_vol_tests::offsite::Moto;
-use sqlite_vol_tests::support::{bin, TestResult};
+use sqlite_vol_tests::support::TestResult;
 
 use crate::offsite::{digest, json, make_db, text, APP};
 
@@ -19,21 +19,10 @@ const PREFIX: &str = "fleet/ledger";
 
 /// `sqlite-vol --db DB --app ledger ARGS…` with moto's variables and `env`, nothing else of ours.
 fn sv(moto: &Moto, db: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut c = Command::new(bin("sqlite-vol"));
-    c.arg("--db").arg(db).args(["--app", APP]).args(args);
-    for v in [
-        "SQLITE_VOL_BACKUP_TO",
-        "SQLITE_VOL_RESTORE_FROM",
-        "SQLITE_VOL_BACKUP_DIR",
-        "SQLITE_VOL_BACKUP_RECIPIENTS",
-        "SQLITE_VOL_BACKUP_IDENTITY",
-        "DB_PATH",
-    ] {
-        c.env_remove(v);
-    }
-    c.envs(moto.env());
-    c.envs(env.iter().copied());
-    c.output().expect("run sqlite-vol")
+    moto.sqlite_vol(db, APP, env)
+        .args(args)
+        .output()
+        .expect("run sqlite-vol")
 }
 
 /// Every file under `dir`, recursively.

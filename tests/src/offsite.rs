@@ -2,7 +2,7 @@
 //! and the Litestream binary, both installed by `tests/tools.sh` into `target/tools`.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -112,6 +112,27 @@ impl Moto {
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
             ("AWS_ALLOW_HTTP", "true".into()),
         ]
+    }
+
+    /// `sqlite-vol --db DB --app APP` pointed at this server: the variables that would choose places or
+    /// keys for it (`SQLITE_VOL_BACKUP_TO`, `…_RESTORE_FROM`, `…_BACKUP_DIR`, `…_RECIPIENTS`, `…_IDENTITY`,
+    /// `DB_PATH`) removed, moto's `AWS_*` set, then `env`.
+    pub fn sqlite_vol(&self, db: &Path, app: &str, env: &[(&str, &str)]) -> Command {
+        let mut c = Command::new(crate::support::bin("sqlite-vol"));
+        c.arg("--db").arg(db).args(["--app", app]);
+        for v in [
+            "SQLITE_VOL_BACKUP_TO",
+            "SQLITE_VOL_RESTORE_FROM",
+            "SQLITE_VOL_BACKUP_DIR",
+            "SQLITE_VOL_BACKUP_RECIPIENTS",
+            "SQLITE_VOL_BACKUP_IDENTITY",
+            "DB_PATH",
+        ] {
+            c.env_remove(v);
+        }
+        c.envs(self.env());
+        c.envs(env.iter().copied());
+        c
     }
 
     /// Writes one object as-is with boto3 (from moto's venv), as a broken or interrupted upload, or a

@@ -13,7 +13,7 @@ use super::maint::{digest, kill_within, make_big, migration_dirs, timed};
 use super::{Config, Report};
 use crate::keys::Keys;
 use crate::offsite::{moto_python, Moto};
-use crate::support::{bin, Rng};
+use crate::support::Rng;
 
 const APP: &str = "campaign";
 const AREA: &str = "crypt";
@@ -24,22 +24,9 @@ const CANARY: &str = "CANARY-crypt-row-bob@example.com-5500000000000004";
 
 /// `sqlite-vol --db DB --app campaign -q ARGS…` with moto's variables and `env`, output discarded.
 fn cli(moto: &Moto, db: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
-    let mut c = Command::new(bin("sqlite-vol"));
-    for v in [
-        "SQLITE_VOL_BACKUP_TO",
-        "SQLITE_VOL_RESTORE_FROM",
-        "SQLITE_VOL_BACKUP_DIR",
-        "SQLITE_VOL_BACKUP_RECIPIENTS",
-        "SQLITE_VOL_BACKUP_IDENTITY",
-    ] {
-        c.env_remove(v);
-    }
-    c.arg("--db")
-        .arg(db)
-        .args(["--app", APP, "-q"])
+    let mut c = moto.sqlite_vol(db, APP, env);
+    c.arg("-q")
         .args(args)
-        .envs(moto.env())
-        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     c
