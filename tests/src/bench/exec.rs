@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::data::DataSet;
 use super::{fresh, median, secs, Config, Results};
-use crate::support::{bin, http};
+use crate::support::bin;
 
 /// The example app's source.
 fn pyaccounts() -> PathBuf {
@@ -41,26 +41,9 @@ fn kill(mut child: Child) {
 
 /// Seconds from spawn to the first 200 on `/health` of the Python example on port `port`.
 fn python_ready(mut cmd: Command, port: u16) -> Result<f64, String> {
+    cmd.env("HOST", "127.0.0.1").env("PORT", port.to_string());
     let addr = format!("127.0.0.1:{port}");
-    let t = Instant::now();
-    let child = cmd
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let ready = loop {
-        if matches!(http(&addr, "GET", "/health", None, None), Ok((200, _))) {
-            break Ok(secs(t.elapsed()));
-        }
-        if t.elapsed() > Duration::from_secs(30) {
-            break Err("the Python example was not ready in 30 s".to_string());
-        }
-        std::thread::sleep(Duration::from_micros(500));
-    };
-    kill(child);
-    ready
+    super::service::seconds_to_ready(cmd, &addr, Duration::from_secs(30), "the Python example")
 }
 
 /// Seconds for `cmd` to run to its end.

@@ -17,21 +17,33 @@ use crate::support::{bin, http, login, register, Service};
 /// Seconds from exec to the first 200 on /health.
 fn time_to_ready(dir: &Path) -> Result<f64, String> {
     let addr = format!("127.0.0.1:{}", crate::offsite::free_port());
-    let t = Instant::now();
-    let mut child = Command::new(bin("accounts"))
-        .env("DB_PATH", dir)
+    let mut cmd = Command::new(bin("accounts"));
+    cmd.env("DB_PATH", dir)
         .env("BIND_ADDR", &addr)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn");
+    seconds_to_ready(cmd, &addr, Duration::from_secs(60), "accounts")
+}
+
+/// Seconds from spawning `cmd` (output discarded) to its first 200 on `/health` at `addr`; it is then
+/// stopped with SIGTERM. An error naming `what` when it is not ready within `limit`.
+pub(super) fn seconds_to_ready(
+    mut cmd: Command,
+    addr: &str,
+    limit: Duration,
+    what: &str,
+) -> Result<f64, String> {
+    let t = Instant::now();
+    let mut child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| e.to_string())?;
     let ready = loop {
-        if matches!(http(&addr, "GET", "/health", None, None), Ok((200, _))) {
+        if matches!(http(addr, "GET", "/health", None, None), Ok((200, _))) {
             break Ok(secs(t.elapsed()));
         }
-        if t.elapsed() > Duration::from_secs(60) {
-            break Err("accounts not ready in 60 s".to_string());
+        if t.elapsed() > limit {
+            break Err(format!("{what} was not ready in {} s", limit.as_secs()));
         }
         std::thread::sleep(Duration::from_micros(500));
     };
