@@ -48,7 +48,7 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 pub fn render(err: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in err.chain() {
-        let part = cause.to_string();
+        let part = in_flags(cause).unwrap_or_else(|| cause.to_string());
         if text.contains(&part) {
             continue;
         }
@@ -58,6 +58,29 @@ pub fn render(err: &anyhow::Error) -> String {
         text.push_str(&part);
     }
     text
+}
+
+/// A library error whose advice names the library's own option, worded with this command's flag instead.
+fn in_flags(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
+    match cause.downcast_ref::<sqlite_vol::Error>()? {
+        sqlite_vol::Error::WrongApplication {
+            path,
+            app,
+            expected,
+            found,
+            hint,
+        } if !hint.is_empty() => Some(
+            sqlite_vol::Error::WrongApplication {
+                path: path.clone(),
+                app: app.clone(),
+                expected: *expected,
+                found: *found,
+                hint: ", or pass --force to restore it anyway if it really is this app's data",
+            }
+            .to_string(),
+        ),
+        _ => None,
+    }
 }
 
 /// A progress bar on stderr, drawn only when stderr is a terminal and not `--quiet`.

@@ -88,9 +88,6 @@ pub fn hint(err: &anyhow::Error) -> &'static str {
             " (--keep-journal-mode keeps the rollback journal; --wal-despite-old-sqlite, or \
              SQLITE_VOL_WAL_DESPITE_OLD_SQLITE=1, accepts the risk)"
         }
-        Some(sqlite_vol::Error::WrongApplication { hint, .. }) if !hint.is_empty() => {
-            " (pass --force to restore it anyway)"
-        }
         _ => "",
     }
 }

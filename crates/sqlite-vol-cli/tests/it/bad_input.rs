@@ -130,6 +130,11 @@ fn restore_refuses_a_backup_of_another_app_unless_forced() -> TestResult {
         "{}",
         r.stderr
     );
+    assert!(
+        !r.stderr.contains("RestoreOptions"),
+        "the command names its flag, not the library's option: {}",
+        r.stderr
+    );
     assert!(env.fingerprint() == before, "the live database changed");
     let v = env.run(&["verify", "--json", f]).expect(0).json();
     assert_eq!(v["application_matches"], false);
