@@ -251,8 +251,13 @@ enum Way {
     Age {
         tx: Option<SyncSender<Vec<u8>>>,
         thread: Option<JoinHandle<Result<Staged>>>,
+        /// Bytes gathered until a batch of [`BATCH`] is handed over: the network's chunks are a few KiB.
+        batch: Vec<u8>,
     },
 }
+
+/// How much ciphertext goes to the decrypting thread at a time.
+const BATCH: usize = 1 << 20;
 
 impl Incoming {
     /// Creates `partial` (mode 0600) for the backup known as `source`; with `identities`, the bytes pushed
@@ -287,6 +292,7 @@ impl Incoming {
                 Way::Age {
                     tx: Some(tx),
                     thread: Some(thread),
+                    batch: Vec::with_capacity(BATCH),
                 }
             }
         };
@@ -309,10 +315,13 @@ impl Incoming {
                 out.write_all(chunk)
                     .map_err(|e| Error::io("writing download", &self.partial, e))
             }
-            Way::Age { tx, .. } => {
-                let sent = tx
-                    .as_ref()
-                    .is_some_and(|tx| tx.send(chunk.to_vec()).is_ok());
+            Way::Age { tx, batch, .. } => {
+                batch.extend_from_slice(chunk);
+                if batch.len() < BATCH {
+                    return Ok(());
+                }
+                let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
+                let sent = tx.as_ref().is_some_and(|tx| tx.send(full).is_ok());
                 if sent {
                     return Ok(());
                 }
@@ -349,8 +358,13 @@ impl Incoming {
                     .map_err(|e| Error::io("writing download", &self.partial, e))?;
                 Ok((self.received, hex::encode(hash.clone().finalize())))
             }
-            Way::Age { tx, thread } => {
-                tx.take();
+            Way::Age { tx, thread, batch } => {
+                if let Some(tx) = tx.take() {
+                    if !batch.is_empty() {
+                        // A refusal here means the thread already stopped: its result says why.
+                        let _ = tx.send(std::mem::take(batch));
+                    }
+                }
                 match thread.take().map(JoinHandle::join) {
                     Some(Ok(r)) => r,
                     _ => Err(Error::Encryption {
@@ -366,7 +380,7 @@ impl Incoming {
 impl Drop for Incoming {
     /// A stream dropped half-way stops the decrypting thread (it sees a truncated stream) and waits for it.
     fn drop(&mut self) {
-        if let Way::Age { tx, thread } = &mut self.way {
+        if let Way::Age { tx, thread, .. } = &mut self.way {
             tx.take();
             if let Some(t) = thread.take() {
                 let _ = t.join();
