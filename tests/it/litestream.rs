@@ -64,11 +64,16 @@ struct Replicator {
 
 impl Replicator {
     fn start(config: &Path, env: &[(&str, String)]) -> Replicator {
+        let mut cmd = litestream_cmd(env);
+        cmd.args(["replicate", "-config"]).arg(config);
+        Replicator::spawn(cmd)
+    }
+
+    /// Runs `cmd` (a `litestream replicate …`) with its output in a log file, until it replicates.
+    fn spawn(mut cmd: Command) -> Replicator {
         let (out, log) = log_file("litestream");
         let err = out.try_clone().expect("log file");
-        let child = litestream_cmd(env)
-            .args(["replicate", "-config"])
-            .arg(config)
+        let child = cmd
             .stdout(out)
             .stderr(err)
             .spawn()
@@ -595,6 +600,90 @@ fn a_point_in_time_restore_brings_back_what_was_committed_before_then_and_nothin
         (events(&then, "before")?, events(&then, "after")?),
         (ROWS, 0),
         "restored to {t}: every commit before it, none after:\n{listing}"
+    );
+    Ok(())
+}
+
+/// The `litestream` findings of `sqlite-vol doctor --json` for the database at `db`: (status, detail).
+fn doctor_litestream(db: &Path) -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
+    let out = Command::new(bin("sqlite-vol"))
+        .args(["doctor", "--json", "--app", "accounts", "--db"])
+        .arg(db)
+        .output()?;
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "doctor --json: {e}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })?;
+    Ok(j["checks"]
+        .as_array()
+        .ok_or("doctor printed no checks")?
+        .iter()
+        .filter(|c| c["name"] == "litestream")
+        .map(|c| {
+            let field = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            (field("status"), field("detail"))
+        })
+        .collect())
+}
+
+#[test]
+fn doctor_passes_litestream_0_5_17_beside_the_database_and_warns_about_0_3() -> TestResult {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    let tmp = tempfile::tempdir()?;
+    let (data, scratch) = (tmp.path().join("data"), tmp.path().join("scratch"));
+    for d in [&data, &scratch] {
+        std::fs::create_dir(d)?;
+    }
+    let db_path = data.join("accounts.db");
+    let cfg = config(&scratch, &db_path);
+    let env = env(&moto, "doctor");
+    let db = sqlite_vol::Database::builder("accounts")
+        .path(&db_path)
+        .open()?;
+    db.write(|tx| -> Result<_, Box<dyn std::error::Error>> {
+        Ok(tx.execute_batch("CREATE TABLE t (x)")?)
+    })?;
+    // Nothing beside the database: doctor says nothing about Litestream.
+    assert_eq!(doctor_litestream(&db_path)?, Vec::new());
+
+    let mut replicator = Replicator::start(&cfg, &env);
+    replicator.wait_for_uploads(1);
+    let found = doctor_litestream(&db_path)?;
+    assert!(
+        found.len() == 1 && found[0].0 == "pass" && found[0].1.contains("Litestream 0.5.17 (pid "),
+        "doctor beside Litestream 0.5.17: {found:?}"
+    );
+    let (status, log) = replicator.stop();
+    assert!(status.success(), "litestream stopped with {status}:\n{log}");
+
+    // A real Litestream 0.3 (SQLITE_VOL_LITESTREAM_03, e.g. the npm package @flydotio/litestream-linux-x64
+    // 1.0.1) replicating the same file to a folder; the library's unit tests cover 0.3 with a stand-in.
+    let Some(old) = std::env::var_os("SQLITE_VOL_LITESTREAM_03") else {
+        eprintln!("SQLITE_VOL_LITESTREAM_03 is not set: not checked against a real Litestream 0.3");
+        return Ok(());
+    };
+    let mut cmd = Command::new(old);
+    cmd.arg("replicate")
+        .arg(&db_path)
+        .arg(format!("file://{}", scratch.join("replica").display()));
+    let mut replicator = Replicator::spawn(cmd);
+    // 0.3 opens the database at its first check, and then starts a generation.
+    replicator.wait_for_log("new generation", Duration::from_secs(20));
+    let found = doctor_litestream(&db_path)?;
+    assert!(
+        found.len() == 1 && found[0].0 == "warn" && found[0].1.contains("Litestream v0.3"),
+        "doctor beside Litestream 0.3: {found:?}"
+    );
+    drop(replicator);
+    db.close()?;
+    // What 0.3 left beside the database is still seen once it has gone.
+    let found = doctor_litestream(&db_path)?;
+    assert!(
+        found.len() == 1 && found[0].0 == "warn" && found[0].1.contains("generations"),
+        "doctor after Litestream 0.3 has gone: {found:?}"
     );
     Ok(())
 }
