@@ -15,7 +15,7 @@
 #    name used exists in crates/*/src or examples/*/src, the probe path is a route, every `sqlite-vol`
 #    subcommand and flag used exists in the CLI, /data is a claim (never an emptyDir), one replica.
 #    Litestream: the accounts service in compose.litestream.yaml is compose.yaml's, litestream.yml replicates
-#    DB_PATH's database, the sidecar runs as the Dockerfile's UID/GID on the same volume, every ${VAR} the
+#    DB_PATH's database in Litestream 0.5's format (one replica:, no 0.3 keys), the sidecar runs as the Dockerfile's UID/GID on the same volume, every ${VAR} the
 #    config expands is set, and the image's Litestream version is the one tests/tools.sh tests against.
 #    The checker is tests/lint/consistency.py.
 #

@@ -264,15 +264,16 @@ EOF
 }
 
 # Stand-in for the official Litestream image under the tag a compose file names (e.g.
-# litestream/litestream:0.3.13), from the static binary tests/tools.sh installs: tests/docker/litestream.Dockerfile,
+# litestream/litestream:0.5.17), from the static binary tests/tools.sh installs: tests/docker/litestream.Dockerfile,
 # FROM the bookworm base above. Like the official image: the binary at /usr/local/bin/litestream as
-# ENTRYPOINT, runs as root, has /bin/sh and chown. Refuses a binary whose `version` is not the tag's.
+# ENTRYPOINT, runs as root, has /bin/sh and chown. Refuses a binary whose `version` is not the tag's
+# (0.3 printed v0.3.13, 0.5 prints 0.5.17).
 engine_build_litestream() {
     local tag=$1 binary=$2 base=$3 want have hash ctx
     want=${tag##*:}
     [ -x "$binary" ] || { engine_fail "no Litestream binary at $binary (bash tests/tools.sh installs it)"; return; }
     have=$("$binary" version 2>/dev/null)
-    [ "$have" = "v$want" ] || { engine_fail "$tag wanted, but $binary is version '${have:-?}'"; return; }
+    [ "${have#v}" = "$want" ] || { engine_fail "$tag wanted, but $binary is version '${have:-?}'"; return; }
     hash=$({ echo "recipe=$ENGINE_RECIPE"; engine_image_id "$base"; sha256sum <"$binary";
              cat "$ENGINE_ROOT/tests/docker/litestream.Dockerfile"; } | engine_sha)
     engine_need "$tag" "$hash" || return 0

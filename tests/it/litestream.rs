@@ -1,7 +1,9 @@
 //! A Litestream sidecar replicating the live database to an S3-compatible server (moto) while the service
 //! writes, restarts, crashes, and while `sqlite-vol` takes its own backups: every acknowledged write comes
-//! back from the replica alone, and Litestream's checkpoints keep the WAL bounded. Litestream runs with the
-//! shipped `docker/litestream.yml`, only its database path changed.
+//! back from the replica alone, Litestream's checkpoints keep the WAL bounded, and a point-in-time restore
+//! brings back exactly what was committed before that time. Litestream 0.5.17 runs with the shipped
+//! `docker/litestream.yml`, only its database path changed, at log level debug: its debug lines are what
+//! these tests read (each upload, each checkpoint, and the reason for any snapshot it did not plan).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output};
@@ -36,12 +38,22 @@ fn config(dir: &Path, db: &Path) -> PathBuf {
     path
 }
 
-/// The environment the config expects: moto's `AWS_*` and the bucket and prefix.
+/// The environment the config expects: moto's `AWS_*`, the bucket and prefix, and debug logging.
 fn env(moto: &Moto, prefix: &str) -> Vec<(&'static str, String)> {
     let mut env = moto.env();
     env.push(("LITESTREAM_BUCKET", BUCKET.into()));
     env.push(("LITESTREAM_PATH", prefix.into()));
+    env.push(("LITESTREAM_LOG_LEVEL", "debug".into()));
     env
+}
+
+/// `litestream` with the environment `env` and none of the caller's `AWS_CA_BUNDLE`, with which Litestream
+/// 0.5.17 refuses to start ("unable to add custom RootCAs HTTPClient"; docker/litestream.yml says so).
+fn litestream_cmd(env: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new(litestream());
+    cmd.env_remove("AWS_CA_BUNDLE")
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    cmd
 }
 
 /// A running `litestream replicate`, killed if dropped (a test that panics leaves no process behind).
@@ -52,12 +64,16 @@ struct Replicator {
 
 impl Replicator {
     fn start(config: &Path, env: &[(&str, String)]) -> Replicator {
+        let mut cmd = litestream_cmd(env);
+        cmd.args(["replicate", "-config"]).arg(config);
+        Replicator::spawn(cmd)
+    }
+
+    /// Runs `cmd` (a `litestream replicate …`) with its output in a log file, until it replicates.
+    fn spawn(mut cmd: Command) -> Replicator {
         let (out, log) = log_file("litestream");
         let err = out.try_clone().expect("log file");
-        let child = Command::new(litestream())
-            .args(["replicate", "-config"])
-            .arg(config)
-            .envs(env.iter().map(|(k, v)| (k, v)))
+        let child = cmd
             .stdout(out)
             .stderr(err)
             .spawn()
@@ -93,12 +109,15 @@ impl Replicator {
         });
     }
 
-    /// How many WAL segments Litestream has uploaded so far.
+    /// How many level-0 LTX files (one per sync that found new WAL frames) Litestream has uploaded so far.
     fn uploads(&self) -> usize {
-        self.log().matches("msg=\"wal segment written\"").count()
+        self.log()
+            .lines()
+            .filter(|l| l.contains("msg=\"ltx file uploaded\"") && l.contains(" level=0 "))
+            .count()
     }
 
-    /// Waits until Litestream has uploaded `n` more WAL segments, i.e. replicated while the load runs.
+    /// Waits until Litestream has uploaded `n` more LTX files, i.e. replicated while the load runs.
     fn wait_for_uploads(&mut self, n: usize) {
         let want = self.uploads() + n;
         self.wait_until("uploaded nothing", Duration::from_secs(20), |r| {
@@ -106,9 +125,9 @@ impl Replicator {
         });
     }
 
-    /// SIGTERM: Litestream 0.3.13 syncs the WAL to its shadow copy and then to every replica before it
-    /// exits (`DB.Close` in its db.go), so this is the final sync. Waits up to 60 s; returns the exit
-    /// status and the log.
+    /// SIGTERM: Litestream 0.5.17 syncs the WAL into a last LTX file and uploads it before it exits
+    /// (`DB.Close` in its db.go, retrying for up to its 30 s shutdown-sync-timeout), so this is the final
+    /// sync. Waits up to 60 s; returns the exit status and the log.
     fn stop(mut self) -> (ExitStatus, String) {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
@@ -134,14 +153,22 @@ impl Drop for Replicator {
     }
 }
 
+/// The syncs in a Litestream log where it found the WAL changed behind its back (overwritten, truncated or
+/// restarted by a checkpoint it did not control) and so had to snapshot the whole database again: its debug
+/// `sync` line then carries a `reason=`. (Litestream 0.3 started a new generation instead.)
+fn unplanned_snapshots(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains("msg=sync ") && l.contains("reason="))
+        .collect()
+}
+
 /// A one-shot `litestream <args>` with the config and environment; fails the test on a non-zero exit.
 fn litestream_run(args: &[&str], config: &Path, env: &[(&str, String)], db: &Path) -> Output {
-    let out = Command::new(litestream())
+    let out = litestream_cmd(env)
         .args(args)
         .arg("-config")
         .arg(config)
         .arg(db)
-        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run litestream");
     assert!(
@@ -154,18 +181,10 @@ fn litestream_run(args: &[&str], config: &Path, env: &[(&str, String)], db: &Pat
     out
 }
 
-/// The distinct generation names `litestream generations` lists (its second column).
-fn generations(config: &Path, env: &[(&str, String)], db: &Path) -> (Vec<String>, String) {
-    let out = litestream_run(&["generations"], config, env, db);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut names: Vec<String> = text
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
-        .collect();
-    names.sort();
-    names.dedup();
-    (names, text)
+/// What the bucket holds: `litestream ltx -level all` (level, TXID range, size, time of each LTX file).
+fn ltx_listing(config: &Path, env: &[(&str, String)], db: &Path) -> String {
+    let out = litestream_run(&["ltx", "-level", "all"], config, env, db);
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Registration workers against one service until it stops answering or `stop` is set; every 201 is
@@ -242,8 +261,9 @@ fn every_acknowledged_registration_logs_in_after_restoring_from_litestream_alone
 
     let svc = Service::start(&data);
     let mut replicator = Replicator::start(&cfg, &env);
-    // Litestream picks the database up at its next one-second check and starts a generation.
-    replicator.wait_for_log("sync: new generation", Duration::from_secs(20));
+    // Litestream picks the database up at its next one-second check and uploads its first LTX file (the
+    // whole database).
+    replicator.wait_for_uploads(1);
 
     // Load, with one of our own online backups in the middle of it.
     let load = Load::start(&svc.addr, "a", 4, &acked);
@@ -304,21 +324,22 @@ fn every_acknowledged_registration_logs_in_after_restoring_from_litestream_alone
         status.success(),
         "litestream's final sync failed ({status}):\n{log}"
     );
-    let (gens, listing) = generations(&cfg, &env, &db);
+    let listing = ltx_listing(&cfg, &env, &db);
     let checkpointed = std::fs::read_to_string(&service_log)?
         .lines()
         .filter(|l| l.contains("WAL checkpointed"))
         .collect::<Vec<_>>()
         .join("\n");
     eprintln!(
-        "{} acknowledged; service stopped in {stopped_in:?}: {checkpointed}\nlitestream generations:\n{listing}",
+        "{} acknowledged; service stopped in {stopped_in:?}: {checkpointed}\nthe bucket's LTX files:\n{listing}",
         acked.lock().map(|a| a.len()).unwrap_or(0)
     );
-    assert_eq!(
-        gens.len(),
-        1,
-        "one generation across a graceful restart and a crash; a second one means a checkpoint took WAL \
-         frames Litestream had not copied:\n{listing}\n{log}"
+    let unplanned = unplanned_snapshots(&log);
+    assert!(
+        unplanned.is_empty(),
+        "across a graceful restart and a crash Litestream never found the WAL changed behind its back; \
+         these syncs mean a checkpoint took WAL frames it had not copied:\n{}\n{log}",
+        unplanned.join("\n")
     );
 
     // The machine is gone: only the bucket is left.
@@ -370,8 +391,7 @@ fn litestream_checkpoints_keep_the_wal_bounded_under_the_librarys_pragmas() -> T
     }
     let db_path = data.join("accounts.db");
     let cfg = config(&scratch, &db_path);
-    let mut env = env(&moto, "wal");
-    env.push(("LITESTREAM_LOG_LEVEL", "debug".into()));
+    let env = env(&moto, "wal");
 
     // The library's own pool and pragmas (WAL, autocheckpoint at 1000 pages, journal_size_limit).
     let db = sqlite_vol::Database::builder("accounts")
@@ -381,7 +401,7 @@ fn litestream_checkpoints_keep_the_wal_bounded_under_the_librarys_pragmas() -> T
         Ok(tx.execute_batch("CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB NOT NULL)")?)
     })?;
     let mut replicator = Replicator::start(&cfg, &env);
-    replicator.wait_for_log("sync: new generation", Duration::from_secs(20));
+    replicator.wait_for_uploads(1);
 
     // A steady writer, paced like a busy service rather than a bulk load, until the WAL has restarted from
     // its start twice and twice its largest size has gone through it. Litestream checkpoints
@@ -425,22 +445,20 @@ fn litestream_checkpoints_keep_the_wal_bounded_under_the_librarys_pragmas() -> T
         .conn()?
         .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))?;
     db.close()?;
-    // Stopped with more than 1000 pages in the WAL, Litestream 0.3.13 checkpoints during its final sync
-    // on an already cancelled context and exits 1 ("release read lock: context canceled", upstream
-    // benbjohnson/litestream#601 and #701). The WAL was copied before that checkpoint and the replica
-    // sync still runs, which the restore below proves; any other error fails the test.
+    // Litestream 0.3.13 exited 1 here when the WAL held 1000 pages or more (its final checkpoint ran on a
+    // cancelled context); 0.5.17 must stop cleanly, with no error logged.
     let (status, log) = replicator.stop();
-    let known = "checkpoint: mode=PASSIVE err=release read lock: context canceled";
-    let errors: Vec<_> = log
-        .lines()
-        .filter(|l| l.contains("level=ERROR") && !l.contains(known))
-        .collect();
+    let errors: Vec<_> = log.lines().filter(|l| l.contains("level=ERROR")).collect();
     assert!(
-        errors.is_empty() && (status.success() || log.contains(known)),
+        status.success() && errors.is_empty(),
         "litestream stopped with {status}:\n{log}"
     );
-    let (gens, listing) = generations(&cfg, &env, &db_path);
-    assert_eq!(gens.len(), 1, "{listing}\n{log}");
+    let unplanned = unplanned_snapshots(&log);
+    assert!(
+        unplanned.is_empty(),
+        "the library's checkpoints changed the WAL behind Litestream's back:\n{}\n{log}",
+        unplanned.join("\n")
+    );
     let copy = scratch.join("restored.db");
     litestream_run(
         &["restore", "-o", copy.to_str().ok_or("path")?],
@@ -452,5 +470,220 @@ fn litestream_checkpoints_keep_the_wal_bounded_under_the_librarys_pragmas() -> T
         rusqlite::Connection::open(&copy)?
             .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))?;
     assert_eq!(restored, rows, "rows in the replica after the final sync");
+    Ok(())
+}
+
+/// Now in UTC as RFC 3339 with nanoseconds, the form `litestream restore -timestamp` takes.
+fn utc_now() -> Result<String, Box<dyn std::error::Error>> {
+    let out = Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%S.%NZ"])
+        .output()?;
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}
+
+/// Rows of `events` in the database at `path` with `phase`, through the library's own pool and pragmas.
+fn events(path: &Path, phase: &str) -> Result<i64, Box<dyn std::error::Error>> {
+    let db = sqlite_vol::Database::builder("accounts")
+        .path(path)
+        .open()?;
+    let n = db.conn()?.query_row(
+        "SELECT count(*) FROM events WHERE phase = ?1",
+        [phase],
+        |r| r.get(0),
+    )?;
+    db.close()?;
+    Ok(n)
+}
+
+#[test]
+fn a_point_in_time_restore_brings_back_what_was_committed_before_then_and_nothing_after(
+) -> TestResult {
+    const ROWS: i64 = 20;
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    let tmp = tempfile::tempdir()?;
+    let (data, scratch) = (tmp.path().join("data"), tmp.path().join("scratch"));
+    for d in [&data, &scratch] {
+        std::fs::create_dir(d)?;
+    }
+    let db_path = data.join("accounts.db");
+    let cfg = config(&scratch, &db_path);
+    let env = env(&moto, "pitr");
+    let db = sqlite_vol::Database::builder("accounts")
+        .path(&db_path)
+        .open()?;
+    let insert = |phase: &str| -> Result<(), Box<dyn std::error::Error>> {
+        for _ in 0..ROWS {
+            db.write(|tx| -> Result<_, Box<dyn std::error::Error>> {
+                Ok(tx.execute("INSERT INTO events (phase) VALUES (?1)", [phase])?)
+            })?;
+        }
+        Ok(())
+    };
+    db.write(|tx| -> Result<_, Box<dyn std::error::Error>> {
+        Ok(tx.execute_batch("CREATE TABLE events (id INTEGER PRIMARY KEY, phase TEXT NOT NULL)")?)
+    })?;
+    let mut replicator = Replicator::start(&cfg, &env);
+    replicator.wait_for_uploads(1);
+
+    // Before T, one commit each; then wait until a plain restore of the bucket holds all of them, so the
+    // LTX files carrying them were written (and stamped) before T.
+    insert("before")?;
+    let latest = scratch.join("latest.db");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let _ = std::fs::remove_file(&latest);
+        litestream_run(
+            &["restore", "-o", latest.to_str().ok_or("path")?],
+            &cfg,
+            &env,
+            &db_path,
+        );
+        if events(&latest, "before")? == ROWS {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the bucket did not hold the first {ROWS} commits within 30 s:\n{}",
+            replicator.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Litestream's LTX times may be whole seconds: keep a second clear on each side of T.
+    std::thread::sleep(Duration::from_millis(1100));
+    let t = utc_now()?;
+    std::thread::sleep(Duration::from_millis(1100));
+    insert("after")?;
+    db.close()?;
+    // The final sync uploads the commits after T.
+    let (status, log) = replicator.stop();
+    assert!(status.success(), "litestream stopped with {status}:\n{log}");
+
+    let then = scratch.join("then.db");
+    litestream_run(
+        &[
+            "restore",
+            "-timestamp",
+            &t,
+            "-o",
+            then.to_str().ok_or("path")?,
+        ],
+        &cfg,
+        &env,
+        &db_path,
+    );
+    let _ = std::fs::remove_file(&latest);
+    litestream_run(
+        &["restore", "-o", latest.to_str().ok_or("path")?],
+        &cfg,
+        &env,
+        &db_path,
+    );
+    let listing = ltx_listing(&cfg, &env, &db_path);
+    // The newest restore has both halves, so the bucket had the later commits for the timed one to leave out.
+    assert_eq!(
+        (events(&latest, "before")?, events(&latest, "after")?),
+        (ROWS, ROWS),
+        "the newest restore:\n{listing}"
+    );
+    let verify = Command::new(bin("sqlite-vol"))
+        .arg("verify")
+        .arg(&then)
+        .output()?;
+    assert!(
+        verify.status.success(),
+        "the file restored to {t} does not verify: {}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert_eq!(
+        (events(&then, "before")?, events(&then, "after")?),
+        (ROWS, 0),
+        "restored to {t}: every commit before it, none after:\n{listing}"
+    );
+    Ok(())
+}
+
+/// The `litestream` findings of `sqlite-vol doctor --json` for the database at `db`: (status, detail).
+fn doctor_litestream(db: &Path) -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
+    let out = Command::new(bin("sqlite-vol"))
+        .args(["doctor", "--json", "--app", "accounts", "--db"])
+        .arg(db)
+        .output()?;
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "doctor --json: {e}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })?;
+    Ok(j["checks"]
+        .as_array()
+        .ok_or("doctor printed no checks")?
+        .iter()
+        .filter(|c| c["name"] == "litestream")
+        .map(|c| {
+            let field = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            (field("status"), field("detail"))
+        })
+        .collect())
+}
+
+#[test]
+fn doctor_passes_litestream_0_5_17_beside_the_database_and_warns_about_0_3() -> TestResult {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    let tmp = tempfile::tempdir()?;
+    let (data, scratch) = (tmp.path().join("data"), tmp.path().join("scratch"));
+    for d in [&data, &scratch] {
+        std::fs::create_dir(d)?;
+    }
+    let db_path = data.join("accounts.db");
+    let cfg = config(&scratch, &db_path);
+    let env = env(&moto, "doctor");
+    let db = sqlite_vol::Database::builder("accounts")
+        .path(&db_path)
+        .open()?;
+    db.write(|tx| -> Result<_, Box<dyn std::error::Error>> {
+        Ok(tx.execute_batch("CREATE TABLE t (x)")?)
+    })?;
+    // Nothing beside the database: doctor says nothing about Litestream.
+    assert_eq!(doctor_litestream(&db_path)?, Vec::new());
+
+    let mut replicator = Replicator::start(&cfg, &env);
+    replicator.wait_for_uploads(1);
+    let found = doctor_litestream(&db_path)?;
+    assert!(
+        found.len() == 1 && found[0].0 == "pass" && found[0].1.contains("Litestream 0.5.17 (pid "),
+        "doctor beside Litestream 0.5.17: {found:?}"
+    );
+    let (status, log) = replicator.stop();
+    assert!(status.success(), "litestream stopped with {status}:\n{log}");
+
+    // A real Litestream 0.3 (SQLITE_VOL_LITESTREAM_03, e.g. the npm package @flydotio/litestream-linux-x64
+    // 1.0.1) replicating the same file to a folder; the library's unit tests cover 0.3 with a stand-in.
+    let Some(old) = std::env::var_os("SQLITE_VOL_LITESTREAM_03") else {
+        eprintln!("SQLITE_VOL_LITESTREAM_03 is not set: not checked against a real Litestream 0.3");
+        return Ok(());
+    };
+    let mut cmd = Command::new(old);
+    cmd.arg("replicate")
+        .arg(&db_path)
+        .arg(format!("file://{}", scratch.join("replica").display()));
+    let mut replicator = Replicator::spawn(cmd);
+    // 0.3 opens the database at its first check, and then starts a generation.
+    replicator.wait_for_log("new generation", Duration::from_secs(20));
+    let found = doctor_litestream(&db_path)?;
+    assert!(
+        found.len() == 1 && found[0].0 == "warn" && found[0].1.contains("Litestream v0.3"),
+        "doctor beside Litestream 0.3: {found:?}"
+    );
+    drop(replicator);
+    db.close()?;
+    // What 0.3 left beside the database is still seen once it has gone.
+    let found = doctor_litestream(&db_path)?;
+    assert!(
+        found.len() == 1 && found[0].0 == "warn" && found[0].1.contains("generations"),
+        "doctor after Litestream 0.3 has gone: {found:?}"
+    );
     Ok(())
 }

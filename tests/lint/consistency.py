@@ -195,11 +195,23 @@ check("docker/compose.litestream.yaml: the same volume names as docker/compose.y
       ls_compose.get("volumes") == compose.get("volumes"))
 ls_config = yaml.safe_load(read("docker/litestream.yml"))
 ls_paths = [d["path"] for d in ls_config.get("dbs", [])]
+# Litestream 0.5 ignores keys it does not know, so a 0.3-style file would run with defaults unnoticed.
+ls_replicas = [d.get("replica") for d in ls_config.get("dbs", [])]
+check("docker/litestream.yml is in Litestream 0.5's format: one `replica:` per database, no 0.3 keys",
+      all(isinstance(r, dict) for r in ls_replicas)
+      and not any("replicas" in d for d in ls_config.get("dbs", []))
+      and not any(k in r for r in ls_replicas if isinstance(r, dict)
+                  for k in ("snapshot-interval", "retention", "retention-check-interval")),
+      ls_replicas)
 check(f"docker/litestream.yml replicates {data_dir}/accounts.db (DB_PATH's database)",
       ls_paths == [f"{data_dir}/accounts.db"], ls_paths)
 expanded = set(re.findall(r"\$\{(\w+)\}", re.sub(r"(?m)^\s*#.*$", "", read("docker/litestream.yml"))))
 tools = read("tests/tools.sh")
-npm = re.search(r"carries litestream v(\d+\.\d+\.\d+)", tools)
+pinned = re.search(r"(?m)^LITESTREAM_VERSION=(\d+\.\d+\.\d+)$", tools)
+pinned = pinned and pinned.group(1)
+for where in ("tests/src/offsite.rs", "tests/docker/scenarios.sh"):
+    check(f"{where} looks for the Litestream tests/tools.sh installs (litestream/{pinned}/litestream)",
+          pinned and f"litestream/{pinned}/litestream" in read(where))
 for name in ("restore", "litestream"):
     side = ls_services[name]
     where = f"docker/compose.litestream.yaml service {name}"
@@ -209,8 +221,8 @@ for name in ("restore", "litestream"):
     missing = sorted(expanded - set(side.get("environment") or {}))
     check(f"{where}: sets every variable litestream.yml expands", not missing, missing)
     tag = side.get("image", "").rsplit(":", 1)[-1]
-    check(f"{where}: image tag {tag} is the Litestream tests/tools.sh installs ({npm and npm.group(1)})",
-          npm and tag == npm.group(1))
+    check(f"{where}: image tag {tag} is the Litestream tests/tools.sh installs ({pinned})",
+          pinned and tag == pinned)
 check(f"docker/compose.litestream.yaml: the sidecar runs as {uid}:{gid} like the service",
       ls_services["litestream"].get("user") == f"{uid}:{gid}")
 restore_cmd = " ".join(ls_services["restore"].get("command") or [])

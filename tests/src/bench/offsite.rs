@@ -52,11 +52,11 @@ fn timed(c: Command, what: &str, log: &Path) -> Result<Measured, String> {
     proc::run(c, LIMIT, log)?.ok_or(format!("{what} did not finish in {} s", LIMIT.as_secs()))
 }
 
-/// A Litestream config replicating `db` to the bench bucket.
+/// A Litestream 0.5 config replicating `db` to the bench bucket (one `replica:` per database).
 fn litestream_config(moto: &Moto, db: &Path, dir: &Path) -> Result<PathBuf, String> {
     let cfg = dir.join("litestream.yml");
     let text = format!(
-        "dbs:\n  - path: {}\n    replicas:\n      - type: s3\n        bucket: bench\n        path: ls\n        endpoint: {}\n        region: us-east-1\n        force-path-style: true\n        access-key-id: test\n        secret-access-key: test\n        sync-interval: 1s\n",
+        "dbs:\n  - path: {}\n    replica:\n      type: s3\n      bucket: bench\n      path: ls\n      endpoint: {}\n      region: us-east-1\n      force-path-style: true\n      access-key-id: test\n      secret-access-key: test\n      sync-interval: 1s\n",
         db.display(),
         moto.endpoint
     );
@@ -64,9 +64,17 @@ fn litestream_config(moto: &Moto, db: &Path, dir: &Path) -> Result<PathBuf, Stri
     Ok(cfg)
 }
 
-/// Replicates `db` with Litestream until its first snapshot is in the bucket, then stops it.
+/// `litestream` without the caller's `AWS_CA_BUNDLE`, with which Litestream 0.5.17 refuses to start.
+fn litestream_cmd(litestream: &Path) -> Command {
+    let mut c = Command::new(litestream);
+    c.env_remove("AWS_CA_BUNDLE");
+    c
+}
+
+/// Replicates `db` with Litestream until its first snapshot (an LTX file of compaction level 9, under
+/// `ls/0009/`) is in the bucket, then stops it.
 fn replicate(litestream: &Path, moto: &Moto, cfg: &Path) -> Result<(), String> {
-    let mut child = Command::new(litestream)
+    let mut child = litestream_cmd(litestream)
         .args(["replicate", "-config"])
         .arg(cfg)
         .stdout(Stdio::null())
@@ -78,7 +86,7 @@ fn replicate(litestream: &Path, moto: &Moto, cfg: &Path) -> Result<(), String> {
         if moto
             .keys("bench", "ls/")
             .iter()
-            .any(|k| k.contains("/snapshots/"))
+            .any(|k| k.starts_with("ls/0009/") && k.ends_with(".ltx"))
         {
             break true;
         }
@@ -247,7 +255,7 @@ pub fn run(cx: &Ctx<'_>, r: &mut Results) -> Result<(), String> {
                 BOTO_DOWN => boto(python, &moto, "down", "glue/accounts.db", &target),
                 _ => {
                     let mut c =
-                        Command::new(t.litestream.as_deref().unwrap_or(Path::new("litestream")));
+                        litestream_cmd(t.litestream.as_deref().unwrap_or(Path::new("litestream")));
                     c.args(["restore", "-config"])
                         .arg(&ls_cfg)
                         .arg("-o")

@@ -257,10 +257,7 @@ impl Tools {
             cp: which("cp"),
             curl: which("curl"),
             moto,
-            litestream: installed(
-                "SQLITE_VOL_LITESTREAM",
-                "litestream/node_modules/@flydotio/litestream-linux-x64/litestream",
-            ),
+            litestream: installed("SQLITE_VOL_LITESTREAM", crate::offsite::LITESTREAM),
         };
         let say = |missing: bool, what: &str, skips: &str| {
             if missing {

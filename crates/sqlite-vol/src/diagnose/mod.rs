@@ -4,6 +4,7 @@
 //! of where the database lives are in `storage`, those of whether it could be brought back in `backups`.
 
 mod backups;
+mod litestream;
 mod storage;
 
 use std::path::Path;
@@ -85,7 +86,7 @@ pub struct Subject<'a> {
 }
 
 /// Runs every check on `t` (location, database, writable, volume, free space, journal, WAL safety, lock,
-/// backups, off-site, identity). Changes nothing: the directory is probed only when it exists, and the
+/// a Litestream sidecar's SQLite when one is seen, backups, off-site, identity). Changes nothing: the directory is probed only when it exists, and the
 /// database is opened read-only. The command line's `doctor` prints these; a service may serve them.
 pub fn diagnose(t: &Subject<'_>) -> Vec<Finding> {
     let loc = t.location;
@@ -129,6 +130,7 @@ pub fn diagnose(t: &Subject<'_>) -> Vec<Finding> {
     out.push(storage::wal_safety(&status));
     out.push(storage::sqlite_version(&status));
     out.push(storage::lock(&status));
+    out.extend(litestream::litestream(&t.location.path));
     out.push(backups::backups(t, &status));
     // Each destination of SQLITE_VOL_BACKUP_TO (comma-separated) is checked on its own.
     let places = t.settings.backup_to.as_deref().map(|to| {
