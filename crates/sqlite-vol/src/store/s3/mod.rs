@@ -8,8 +8,9 @@
 //! manifest (with `recipients`, the object is the backup's age ciphertext, encrypted as it is read; see
 //! `crypt`). A backup is only ever listed when its manifest is there, so an interrupted upload (whose
 //! multipart parts S3 never shows as an object, or a data object without its manifest) is never taken for a
-//! backup. Downloads are streamed to a hidden file, hashed on the way and compared with the manifest before
-//! they get their name (decrypted on the way when the manifest says the object is encrypted). The calls are blocking: each runs on a small runtime of its own, on a scoped thread,
+//! backup. Downloads are written to a hidden file (or straight into a restore's staged file), hashed on the
+//! way and compared with the manifest before they get their name: an unencrypted object in parallel ranged
+//! parts (`ranged`), an encrypted one as one stream decrypted on the way. The calls are blocking: each runs on a small runtime of its own, on a scoped thread,
 //! so they work the same from plain threads and from inside an async service.
 
 use std::fs;
@@ -25,11 +26,11 @@ use object_store::{BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryC
 
 mod error;
 mod marker;
+mod ranged;
 
 use error::remote_error;
 
-use super::{crypt, Policy};
-use crate::fsx;
+use super::{crypt, stage, Fetched, Policy};
 use crate::manifest::Manifest;
 use crate::{Error, Result};
 
@@ -37,6 +38,10 @@ use crate::{Error, Result};
 const PART: usize = 8 << 20;
 /// Parts in flight at once.
 const PARTS_IN_FLIGHT: usize = 4;
+/// Size of one ranged GET of an unencrypted download.
+const GET_PART: u64 = 8 << 20;
+/// Ranged GETs in flight at once (1: one sequential stream).
+const PARALLEL_GETS: usize = 4;
 
 /// A bucket and prefix holding backups.
 pub struct Remote {
@@ -364,56 +369,9 @@ impl Remote {
             tracing::info!(backup = %target.display(), "a local copy of the off-site backup is already here; using it");
             return Ok(target);
         }
-        let url = self.url_of(name);
-        let identities = match m.encrypted {
-            true => Some(policy.identities(&url)?),
-            false => None,
-        };
         fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
-        let partial = dir.join(format!(".{name}.download"));
-        let result = self.block(async {
-            let mut stream = self
-                .store
-                .get(&self.key(name))
-                .await
-                .map_err(|e| remote_error("downloading", &url, &e))?
-                .into_stream();
-            let mut sink = crypt::Incoming::create(&partial, &url, identities)?;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| remote_error("downloading", &url, &e))?;
-                sink.push(&chunk)?;
-            }
-            let received = sink.received();
-            if let Some(stored) = m.stored_bytes.filter(|s| *s != received) {
-                return Err(Error::Encryption {
-                    path: PathBuf::from(&url),
-                    reason: format!(
-                        "the stored object is {received} bytes, its manifest says {stored}: it is truncated or \
-                         was replaced; nothing was kept. Try an older backup (`sqlite-vol list {}`)",
-                        self.url
-                    ),
-                });
-            }
-            sink.finish()
-        });
-        let (bytes, sha256) = match result {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = fs::remove_file(&partial);
-                return Err(e);
-            }
-        };
-        if bytes != m.bytes || sha256 != m.sha256 {
-            let _ = fs::remove_file(&partial);
-            return Err(Error::BadBackup {
-                path: PathBuf::from(&url),
-                reason: format!(
-                    "the downloaded {bytes} bytes (sha256 {sha256}) do not match its manifest ({} bytes, {}); \
-                     nothing was kept. Try an older backup (`sqlite-vol list {}`)",
-                    m.bytes, m.sha256, self.url
-                ),
-            });
-        }
+        let partial = stage::partial(dir, name);
+        self.fetch_to(name, &m, &partial, policy)?;
         // The local copy is plaintext: its manifest says so.
         let local = Manifest {
             path: target.clone(),
@@ -421,10 +379,84 @@ impl Remote {
             stored_bytes: None,
             ..m
         };
-        crate::manifest::write_manifest(&local)?;
-        fs::rename(&partial, &target).map_err(|e| Error::io("naming download", &target, e))?;
-        fsx::sync_dir(dir)?;
+        stage::name(&partial, &local)?;
         Ok(target)
+    }
+
+    /// Downloads backup `name` straight into the new file `to` (decrypted on the way when it is encrypted),
+    /// hashed as it arrives and compared with its manifest (returned with the size and hash). Nothing else is written: no
+    /// local copy, no manifest beside `to`.
+    ///
+    /// # Errors
+    /// As [`Remote::download`]; on any failure `to` is removed.
+    pub(crate) fn download_into(&self, name: &str, to: &Path, policy: &Policy) -> Result<Fetched> {
+        let m = self.manifest(name)?;
+        let (bytes, sha256) = self.fetch_to(name, &m, to, policy)?;
+        Ok(Fetched {
+            bytes,
+            sha256,
+            manifest: Some(m),
+        })
+    }
+
+    /// Writes the plaintext of backup `name` (manifest `m`) into the new file `partial` and compares it with
+    /// `m` (see [`stage::stage`]): one sequential stream through age when it is encrypted, else ranged
+    /// parts in parallel (`ranged`).
+    fn fetch_to(
+        &self,
+        name: &str,
+        m: &Manifest,
+        partial: &Path,
+        policy: &Policy,
+    ) -> Result<(u64, String)> {
+        let url = self.url_of(name);
+        let identities = match m.encrypted {
+            true => Some(policy.identities(&url)?),
+            false => None,
+        };
+        let expected = stage::Expected {
+            manifest: Some(m),
+            source: &url,
+            what: "the downloaded bytes",
+            fix: format!("Try an older backup (`sqlite-vol list {}`)", self.url),
+        };
+        let key = self.key(name);
+        stage::stage(partial, &expected, || {
+            let (bytes, sha256) = match identities {
+                Some(ids) => self.block(self.stream(&key, &url, partial, Some(ids), &expected))?,
+                None if PARALLEL_GETS > 1 && m.bytes > GET_PART => {
+                    ranged::fetch(self, &key, &url, m.bytes, partial, &expected.fix)?
+                }
+                None => self.block(self.stream(&key, &url, partial, None, &expected))?,
+            };
+            Ok((bytes, sha256, ()))
+        })
+        .map(|(bytes, sha256, ())| (bytes, sha256))
+    }
+
+    /// One GET streamed into `partial` through [`crypt::Incoming`] (decrypted when `identities` are given);
+    /// returns the plaintext's size and sha256.
+    async fn stream(
+        &self,
+        key: &Key,
+        url: &str,
+        partial: &Path,
+        identities: Option<Vec<age::x25519::Identity>>,
+        expected: &stage::Expected<'_>,
+    ) -> Result<(u64, String)> {
+        let mut stream = self
+            .store
+            .get(key)
+            .await
+            .map_err(|e| remote_error("downloading", url, &e))?
+            .into_stream();
+        let mut sink = crypt::Incoming::create(partial, url, identities)?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| remote_error("downloading", url, &e))?;
+            sink.push(&chunk)?;
+        }
+        expected.stored(sink.received())?;
+        sink.finish()
     }
 
     /// Deletes backup `name`: the manifest first, so that it stops being a backup before its data goes.
