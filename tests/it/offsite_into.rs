@@ -1,6 +1,6 @@
 //! A first start from an S3 place (moto on loopback) in one pass: the backup is downloaded straight into the
-//! staged file beside the database (in parallel ranged parts, or decrypted as one stream), checked there
-//! and renamed into place, with no copy left in the backup folder; a tampered or resized object is refused
+//! staged file beside the database (decrypted on the way when it is encrypted), checked there and renamed
+//! into place, with no copy left in the backup folder; a tampered or resized object is refused
 //! with nothing left in the folder; a database another process opened meanwhile is restored into, never
 //! replaced.
 
@@ -61,7 +61,7 @@ fn a_first_start_from_s3_downloads_straight_into_place_encrypted_or_not() -> Tes
     moto.create_bucket("into");
     let keys = Keys::new();
     let src = tempfile::tempdir()?;
-    // About 31 MiB: several ranged parts.
+    // About 31 MiB: many chunks, and several age STREAM chunks' worth of ciphertext.
     let db = make_db(src.path(), 30_000);
     let want = digest(&db);
     backup_to(&moto, &db, "s3://into/plain");

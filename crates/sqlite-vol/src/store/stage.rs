@@ -27,23 +27,35 @@ pub(super) struct Expected<'a> {
 }
 
 impl Expected<'_> {
-    /// Refuses stored bytes (ciphertext) whose count is not the manifest's `stored_bytes`, before they are
-    /// decrypted to the end: a truncated or replaced object says so rather than failing as damaged.
+    /// Refuses stored bytes whose count is not what the manifest says is stored (`stored_bytes` for
+    /// ciphertext, `bytes` for plaintext), before they are decrypted or compared to the end: a truncated or
+    /// replaced object says so rather than failing as damaged.
     ///
     /// # Errors
-    /// [`Error::Encryption`] naming both sizes.
+    /// [`Error::Encryption`] for ciphertext, [`Error::BadBackup`] for plaintext, naming both sizes.
     pub(super) fn stored(&self, received: u64) -> Result<()> {
-        match self.manifest.and_then(|m| m.stored_bytes) {
-            Some(stored) if stored != received => Err(Error::Encryption {
-                path: PathBuf::from(self.source),
-                reason: format!(
-                    "it is {received} bytes, its manifest says {stored}: it is truncated or was replaced; \
-                     nothing was kept. {}",
-                    self.fix
-                ),
-            }),
-            _ => Ok(()),
+        let Some(m) = self.manifest else {
+            return Ok(());
+        };
+        let stored = match (m.stored_bytes, m.encrypted) {
+            (Some(s), _) => s,
+            (None, false) => m.bytes,
+            // Ciphertext of unknown size: age and the plaintext hash judge it.
+            (None, true) => return Ok(()),
+        };
+        if stored == received {
+            return Ok(());
         }
+        let path = PathBuf::from(self.source);
+        let reason = format!(
+            "it is {received} bytes, its manifest says {stored}: it is truncated or was replaced; nothing was \
+             kept. {}",
+            self.fix
+        );
+        Err(match m.stored_bytes {
+            Some(_) => Error::Encryption { path, reason },
+            None => Error::BadBackup { path, reason },
+        })
     }
 
     /// Refuses plaintext whose size or sha256 is not the manifest's.

@@ -8,9 +8,9 @@
 //! manifest (with `recipients`, the object is the backup's age ciphertext, encrypted as it is read; see
 //! `crypt`). A backup is only ever listed when its manifest is there, so an interrupted upload (whose
 //! multipart parts S3 never shows as an object, or a data object without its manifest) is never taken for a
-//! backup. Downloads are written to a hidden file (or straight into a restore's staged file), hashed on the
-//! way and compared with the manifest before they get their name: an unencrypted object in parallel ranged
-//! parts (`ranged`), an encrypted one as one stream decrypted on the way. The calls are blocking: each runs on a small runtime of its own, on a scoped thread,
+//! backup. Downloads are streamed to a hidden file (or straight into a restore's staged file), hashed on the
+//! way and compared with the manifest before they get their name (decrypted on the way when the manifest
+//! says the object is encrypted); an object whose size is not the manifest's is refused at the first answer. The calls are blocking: each runs on a small runtime of its own, on a scoped thread,
 //! so they work the same from plain threads and from inside an async service.
 
 use std::fs;
@@ -26,7 +26,6 @@ use object_store::{BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryC
 
 mod error;
 mod marker;
-mod ranged;
 
 use error::remote_error;
 
@@ -38,10 +37,6 @@ use crate::{Error, Result};
 const PART: usize = 8 << 20;
 /// Parts in flight at once.
 const PARTS_IN_FLIGHT: usize = 4;
-/// Size of one ranged GET of an unencrypted download.
-const GET_PART: u64 = 8 << 20;
-/// Ranged GETs in flight at once (1: one sequential stream).
-const PARALLEL_GETS: usize = 4;
 
 /// A bucket and prefix holding backups.
 pub struct Remote {
@@ -400,8 +395,11 @@ impl Remote {
     }
 
     /// Writes the plaintext of backup `name` (manifest `m`) into the new file `partial` and compares it with
-    /// `m` (see [`stage::stage`]): one sequential stream through age when it is encrypted, else ranged
-    /// parts in parallel (`ranged`).
+    /// `m` (see [`stage::stage`]), as one sequential stream (decrypted on the way when it is encrypted).
+    ///
+    /// One stream, not parallel ranged parts: measured against moto on loopback (256 MiB, first start),
+    /// one stream fetched in 0.68 s, 4 ranged GETs of 8 MiB in flight in 5.9 s and of 4 MiB in 12.4 s, 8 of
+    /// 4 MiB in 13.7 s (moto reads the whole object for every range).
     fn fetch_to(
         &self,
         name: &str,
@@ -422,13 +420,8 @@ impl Remote {
         };
         let key = self.key(name);
         stage::stage(partial, &expected, || {
-            let (bytes, sha256) = match identities {
-                Some(ids) => self.block(self.stream(&key, &url, partial, Some(ids), &expected))?,
-                None if PARALLEL_GETS > 1 && m.bytes > GET_PART => {
-                    ranged::fetch(self, &key, &url, m.bytes, partial, &expected.fix)?
-                }
-                None => self.block(self.stream(&key, &url, partial, None, &expected))?,
-            };
+            let (bytes, sha256) =
+                self.block(self.stream(&key, &url, partial, identities, &expected))?;
             Ok((bytes, sha256, ()))
         })
         .map(|(bytes, sha256, ())| (bytes, sha256))
@@ -444,12 +437,14 @@ impl Remote {
         identities: Option<Vec<age::x25519::Identity>>,
         expected: &stage::Expected<'_>,
     ) -> Result<(u64, String)> {
-        let mut stream = self
+        let got = self
             .store
             .get(key)
             .await
-            .map_err(|e| remote_error("downloading", url, &e))?
-            .into_stream();
+            .map_err(|e| remote_error("downloading", url, &e))?;
+        // The answer says how large the object is: another size than the manifest's is refused at once.
+        expected.stored(got.meta.size)?;
+        let mut stream = got.into_stream();
         let mut sink = crypt::Incoming::create(partial, url, identities)?;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| remote_error("downloading", url, &e))?;
