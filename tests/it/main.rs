@@ -7,6 +7,7 @@ mod encryption;
 mod fencing;
 mod litestream;
 mod offsite;
+mod offsite_into;
 mod offsite_more;
 mod prometheus;
 mod restart;

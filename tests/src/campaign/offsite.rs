@@ -1,8 +1,10 @@
 //! Off-site faults, against a real S3-compatible server (moto) on loopback: SIGKILL `sqlite-vol backup
 //! --to s3://…` at random moments of a large backup and upload, then check that every backup the bucket
 //! lists downloads and verifies; SIGKILL a first-start restore (`restore --if-db-not-exists --latest
-//! s3://…`) into an empty volume at random moments, then check that no half database is ever left for the
-//! next start to trust, and that the next start finishes the job; and offer tampered objects (a flipped
+//! s3://…`, which downloads straight into the staged file beside the database) into an empty volume at
+//! random moments, then check that no half database is ever left for the next start to trust, that nothing
+//! left by the kill is listed as a backup, and that the next start finishes the job and clears the staged
+//! file; and offer tampered objects (a flipped
 //! byte, a truncation, another file) under a valid manifest, which must all be refused.
 
 use std::path::Path;
@@ -26,6 +28,25 @@ fn cli(moto: &Moto, db: &Path, args: &[&str]) -> Command {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     c
+}
+
+/// How many of the backups at `urls` do not verify (each said on stderr).
+fn unverified(moto: &Moto, urls: &[String]) -> u64 {
+    let mut bad = 0;
+    for url in urls {
+        let ok = Command::new(bin("sqlite-vol"))
+            .args(["verify", url])
+            .envs(moto.env())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("campaign: off-site: listed backup {url} does not verify");
+            bad += 1;
+        }
+    }
+    bad
 }
 
 /// The URLs `sqlite-vol list` gives for `place`.
@@ -75,20 +96,7 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
         }
     }
     let urls = listed(&moto, &db, place)?;
-    let mut bad = 0;
-    for url in &urls {
-        let ok = Command::new(bin("sqlite-vol"))
-            .args(["verify", url])
-            .envs(moto.env())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("campaign: off-site: listed backup {url} does not verify");
-            bad += 1;
-        }
-    }
+    let bad = unverified(&moto, &urls);
     let objects = moto.keys("campaign", "kills/");
     let data = objects.iter().filter(|k| k.ends_with(".db")).count();
     let manifests = objects.iter().filter(|k| k.ends_with(".db.json")).count();
@@ -120,22 +128,39 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
         c
     };
     let whole = timed(first_start(&moto))?;
-    let (mut mid, mut half, mut stray) = (0, 0, 0);
+    let staged = fresh.join(".campaign.db.restoring");
+    let (mut mid, mut half, mut stray, mut staged_seen, mut listed_bad, mut staged_left) =
+        (0, 0, 0, 0, 0, 0);
     for _ in 0..kills {
         let _ = std::fs::remove_dir_all(&fresh);
         std::fs::create_dir_all(&fresh).map_err(|e| e.to_string())?;
         if kill_within(first_start(&moto), whole, &mut rng)? {
             mid += 1;
         }
+        if staged.exists() {
+            staged_seen += 1;
+        }
         if sqlite_vol::location::has_content(&target)
             && digest(&target).ok().as_ref() != Some(&want)
         {
             half += 1;
         }
-        // The next first start must finish the job.
+        // Whatever the kill left, nothing that is not a whole backup is listed as one (the download
+        // goes straight into the staged file, which no listing shows; the backup folder gets nothing).
+        for folder in [fresh.join("staging"), fresh.clone()] {
+            if !folder.is_dir() {
+                continue;
+            }
+            let shown = listed(&moto, &target, &folder.to_string_lossy())?;
+            listed_bad += unverified(&moto, &shown);
+        }
+        // The next first start must finish the job, and clear the staged file.
         let done = first_start(&moto).status().is_ok_and(|s| s.success());
         if !done || digest(&target).ok().as_ref() != Some(&want) {
             stray += 1;
+        }
+        if staged.exists() {
+            staged_left += 1;
         }
     }
     report.info(
@@ -149,6 +174,17 @@ pub fn run(cfg: &Config, report: &mut Report) -> Result<(), String> {
         "next starts that did not end with the whole backup",
         stray,
     );
+    report.info(
+        AREA,
+        "first-start kills that left the staged file behind",
+        staged_seen,
+    );
+    report.zero(
+        AREA,
+        "listed backups after a first-start kill that do not verify",
+        listed_bad,
+    );
+    report.zero(AREA, "staged files left after the next start", staged_left);
 
     // 3. Tampered objects under a valid manifest.
     let tampered_place = "s3://campaign/tampered";

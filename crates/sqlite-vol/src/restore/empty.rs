@@ -63,7 +63,7 @@ pub(super) fn restore(
 
 /// Switches the staged copy (a backup: rollback-journal mode) to WAL, which services expect. Closing the
 /// only connection folds its tiny WAL back and removes it, so nothing but the file itself is renamed.
-fn to_wal(staged: &Path, db: &Path) -> Result<()> {
+pub(super) fn to_wal(staged: &Path, db: &Path) -> Result<()> {
     let err = |e| Error::sqlite(db, "switching the restored database to WAL", e);
     let c = Connection::open(staged).map_err(err)?;
     let mode: String = c

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use super::{restore_under, RestoreOptions, Restored};
-use crate::fsx::{self, has_content};
+use super::{remote, RestoreOptions, Restored};
+use crate::fsx::has_content;
 use crate::lock::MaintenanceLock;
 use crate::store::{self, Place, Policy};
 use crate::{Error, Result};
@@ -22,7 +22,9 @@ pub enum FirstStart {
 
 /// Restore on first start: if the database at `db` does not exist (or is empty), restores backup `name` (or,
 /// with `None`, the newest backup of `app`) from `place` into it; otherwise does nothing. Runs under the maintenance lock, so two instances
-/// starting together restore once. Object-storage backups are downloaded into `opts.backup_dir` first.
+/// starting together restore once. The backup is fetched (downloaded, copied or decrypted) straight into a
+/// hidden file beside the database, checked there and renamed into place; no copy is kept in
+/// `opts.backup_dir` (the first scheduled backup makes one).
 ///
 /// # Errors
 /// [`Error::Locked`] when the lock is busy past `opts.wait`; [`Error::Remote`] when the place cannot be
@@ -83,21 +85,26 @@ pub fn restore_if_missing_with(
         Some(_) => store::lineage::take_over(place, app, None)?,
         None => None,
     };
-    let file = match name {
-        Some(n) => store::fetch_with(place, n, &opts.backup_dir, policy)?,
-        None => match store::fetch_latest_with(place, app, &opts.backup_dir, policy)? {
-            Some(f) => f,
+    // Chosen after the takeover above, then fetched straight into the staged file beside the database.
+    let chosen = match name {
+        Some(n) => n.to_string(),
+        None => match store::list(place, app)?.backups.first() {
+            Some(b) => b.name.clone(),
             None => return Ok(FirstStart::NoBackup),
         },
     };
+    lock.ensure_lock_of(db)?;
+    let staged = remote::stage(place, &chosen, db, app, opts, policy)?;
     let generation = match taken {
         Some(g) => Some(g),
-        None => {
-            store::lineage::take_over(place, app, Some(&store::lineage::Lineage::of_file(&file)?))?
-        }
+        None => store::lineage::take_over(
+            place,
+            app,
+            Some(&store::lineage::Lineage::of_file(staged.path())?),
+        )?,
     };
-    let from = place.location_of(&fsx::file_name(&file));
-    let r = restore_under(&lock, &file, db, app, opts)?;
+    let from = place.location_of(&chosen);
+    let r = staged.place(db, app, opts)?;
     if let Some(g) = generation {
         store::lineage::record_generation(db, g)?;
     }

@@ -16,11 +16,14 @@
 //!   the next start would take for a database and a restore-on-first-start would not replace), and any
 //!   `-wal`/`-shm`/`-journal` left without their database is removed first.
 //!
-//! [`restore_if_missing`] is restore on first start from a [`crate::store::Place`].
+//! [`restore_if_missing`] is restore on first start from a [`crate::store::Place`]: the empty-place path in one
+//! pass (`remote`), the backup fetched straight into the hidden name beside the database, hashed on the
+//! way, and checked there.
 
 mod empty;
 mod first_start;
 mod live;
+mod remote;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -1,11 +1,13 @@
 //! A folder as a store: backups copied in whole (or encrypted on the way), checked against their manifest,
-//! then named; encrypted ones are decrypted into a staging folder when they are fetched.
+//! then named; encrypted ones are decrypted into a staging folder when they are fetched, and a restore takes
+//! one straight into its staged file (copied or decrypted, hashed on the way). Staging and comparing with
+//! the manifest is `stage`'s.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{crypt, Listing, Policy, Stored};
+use super::{crypt, stage, Fetched, Listing, Policy, Stored};
 use crate::fsx;
 use crate::manifest::{self, Manifest};
 use crate::{Error, Result};
@@ -33,8 +35,15 @@ pub(super) fn copy_to(
         }
         return Ok((target.display().to_string(), m.clone()));
     }
-    let partial = dir.join(format!(".{name}.download"));
-    let copy = || -> Result<(bool, u64, String, u64)> {
+    let partial = stage::partial(dir, name);
+    let source = m.path.display().to_string();
+    let expected = stage::Expected {
+        manifest: Some(m),
+        source: &source,
+        what: "the copy",
+        fix: "Take a new backup".into(),
+    };
+    let (_, _, (encrypted, stored)) = stage::stage(&partial, &expected, || {
         let mut src = crypt::Outgoing::open(&m.path, recipients, 1 << 20)?;
         let mut out =
             fs::File::create(&partial).map_err(|e| Error::io("copying backup to", dir, e))?;
@@ -50,31 +59,15 @@ pub(super) fn copy_to(
             .map_err(|e| Error::io("copying backup to", dir, e))?;
         let encrypted = src.encrypted();
         let (bytes, sha256, stored) = src.totals();
-        Ok((encrypted, bytes, sha256, stored))
-    };
-    let (encrypted, bytes, sha256, stored) = match copy() {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = fs::remove_file(&partial);
-            return Err(e);
-        }
-    };
-    if bytes != m.bytes || sha256 != m.sha256 {
-        let _ = fs::remove_file(&partial);
-        return Err(Error::BadBackup {
-            path: m.path.clone(),
-            reason: "the copy does not match its manifest; take a new backup".into(),
-        });
-    }
+        Ok((bytes, sha256, (encrypted, stored)))
+    })?;
     let placed = Manifest {
         path: target.clone(),
         encrypted,
         stored_bytes: encrypted.then_some(stored),
         ..m.clone()
     };
-    manifest::write_manifest(&placed)?;
-    fs::rename(&partial, &target).map_err(|e| Error::io("naming backup", &target, e))?;
-    fsx::sync_dir(dir)?;
+    stage::name(&partial, &placed)?;
     Ok((target.display().to_string(), placed))
 }
 
@@ -96,61 +89,77 @@ pub(super) fn fetch(dir: &Path, name: &str, staging: &Path, policy: &Policy) -> 
     {
         return Ok(target);
     }
-    let source = file.display().to_string();
-    let identities = policy.identities(&source)?;
+    let identities = policy.identities(&file.display().to_string())?;
     fs::create_dir_all(&into).map_err(|e| Error::io("creating directory", &into, e))?;
-    let partial = into.join(format!(".{name}.download"));
-    let staged = (|| -> Result<crypt::Staged> {
-        let mut f = fs::File::open(&file).map_err(|e| Error::io("reading backup", &file, e))?;
-        let mut sink = crypt::Incoming::create(&partial, &source, Some(identities))?;
+    let partial = stage::partial(&into, name);
+    write_plain(&file, Some(&m), Some(identities), &partial)?;
+    let local = Manifest {
+        path: target.clone(),
+        encrypted: false,
+        stored_bytes: None,
+        ..m
+    };
+    stage::name(&partial, &local)?;
+    Ok(target)
+}
+
+/// Backup `name` of `dir` written straight into the new file `to` (decrypted on the way when its manifest
+/// says it is encrypted), hashed as it is written and compared with its manifest, if it has one. On any
+/// failure `to` is removed.
+pub(super) fn fetch_into(dir: &Path, name: &str, to: &Path, policy: &Policy) -> Result<Fetched> {
+    let file = dir.join(name);
+    let m = manifest::read_manifest(&file);
+    let identities = match &m {
+        Some(m) if m.encrypted => Some(policy.identities(&file.display().to_string())?),
+        _ => None,
+    };
+    let (bytes, sha256) = write_plain(&file, m.as_ref(), identities, to)?;
+    Ok(Fetched {
+        bytes,
+        sha256,
+        manifest: m,
+    })
+}
+
+/// Writes the plaintext of the backup `file` into the new file `partial` in one read: copied while it is
+/// hashed, or, with `identities`, decrypted; compared with `m` (see [`stage::stage`]).
+fn write_plain(
+    file: &Path,
+    m: Option<&Manifest>,
+    identities: Option<Vec<age::x25519::Identity>>,
+    partial: &Path,
+) -> Result<(u64, String)> {
+    let source = file.display().to_string();
+    let expected = stage::Expected {
+        manifest: m,
+        source: &source,
+        what: match identities {
+            Some(_) => "the decrypted bytes",
+            None => "the copied bytes",
+        },
+        fix: "Try an older backup".into(),
+    };
+    let (bytes, sha256, ()) = stage::stage(partial, &expected, || {
+        let Some(identities) = identities else {
+            let (bytes, sha256) = fsx::copy_hashing(file, partial)?;
+            return Ok((bytes, sha256, ()));
+        };
+        let mut f = fs::File::open(file).map_err(|e| Error::io("reading backup", file, e))?;
+        let mut sink = crypt::Incoming::create(partial, &source, Some(identities))?;
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = crypt::read_full(&mut f, &mut buf)
-                .map_err(|e| Error::io("reading backup", &file, e))?;
+                .map_err(|e| Error::io("reading backup", file, e))?;
             if n == 0 {
                 break;
             }
             sink.push(&buf[..n])?;
         }
-        if let Some(stored) = m.stored_bytes.filter(|s| *s != sink.received()) {
-            return Err(Error::Encryption {
-                path: file.clone(),
-                reason: format!(
-                    "it is {} bytes, its manifest says {stored}: it is truncated or was replaced; nothing was \
-                     kept. Try an older backup",
-                    sink.received()
-                ),
-            });
-        }
-        sink.finish()
-    })();
-    let (bytes, sha256) = match staged {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = fs::remove_file(&partial);
-            return Err(e);
-        }
-    };
-    if bytes != m.bytes || sha256 != m.sha256 {
-        let _ = fs::remove_file(&partial);
-        return Err(Error::BadBackup {
-            path: file,
-            reason: format!(
-                "it decrypts to {bytes} bytes (sha256 {sha256}), its manifest says {} bytes, {}; nothing was \
-                 kept. Try an older backup",
-                m.bytes, m.sha256
-            ),
-        });
-    }
-    manifest::write_manifest(&Manifest {
-        path: target.clone(),
-        encrypted: false,
-        stored_bytes: None,
-        ..m
+        expected.stored(sink.received())?;
+        let (bytes, sha256) = sink.finish()?;
+        Ok((bytes, sha256, ()))
     })?;
-    fs::rename(&partial, &target).map_err(|e| Error::io("naming backup", &target, e))?;
-    fsx::sync_dir(&into)?;
-    Ok(target)
+    Ok((bytes, sha256))
 }
 
 /// The backups of `app` in `dir`, as a [`Listing`].

@@ -5,7 +5,9 @@
 //! finished, verified backup there (the file, then its manifest; a backup only counts once its manifest is
 //! there), [`list`] and [`prune`] work there as they do locally, and [`fetch`] brings one back into a local
 //! folder, checked against its manifest, so that [`crate::restore`] can verify and restore it as any local
-//! file. Each backend is a module of its own: `dir` (a folder) and [`s3`] (an S3-compatible bucket). With a
+//! file; a restore onto an empty volume has it written straight into its staged file instead
+//! (`fetch_into`). Whatever arrives is staged under a hidden name and compared with its manifest in one
+//! place (`stage`). Each backend is a module of its own: `dir` (a folder) and [`s3`] (an S3-compatible bucket). With a
 //! [`Policy`] that has recipients, what is sent is encrypted with age on the way and decrypted on the way
 //! back (`crypt`); [`Destinations`] sends every backup to several places, one failing stopping none.
 
@@ -18,6 +20,7 @@ mod policy;
 mod probe;
 #[cfg(feature = "s3")]
 pub mod s3;
+mod stage;
 
 pub use many::Destinations;
 pub use policy::Policy;
@@ -390,6 +393,16 @@ pub fn prune(place: &Place, app: &str, keep: usize) -> Result<Vec<String>> {
     }
 }
 
+/// What [`fetch_into`] wrote: the backup's plaintext, matched with its manifest.
+pub(crate) struct Fetched {
+    /// Its size.
+    pub(crate) bytes: u64,
+    /// Its hex sha256.
+    pub(crate) sha256: String,
+    /// Its manifest (`None` only for a folder backup that has none: then it was only copied).
+    pub(crate) manifest: Option<Manifest>,
+}
+
 /// [`fetch_with`] with no identity: an encrypted backup is refused with what to set.
 ///
 /// # Errors
@@ -417,6 +430,25 @@ pub fn fetch_with(place: &Place, name: &str, staging: &Path, policy: &Policy) ->
             Ok(file)
         }
     }
+}
+
+/// Brings backup `name` of `place` straight into the new file `to` (the staged file of a restore onto an
+/// empty volume), in one pass: downloaded, copied or decrypted, hashed as it is written, fsynced, and
+/// compared with its manifest. Nothing else is written (no local copy in a backup folder). Returns the
+/// size and sha256 of what it wrote, and the manifest.
+///
+/// # Errors
+/// As [`fetch_with`]; on any failure `to` is removed.
+pub(crate) fn fetch_into(place: &Place, name: &str, to: &Path, policy: &Policy) -> Result<Fetched> {
+    let started = std::time::Instant::now();
+    let m = match place {
+        Place::Dir(dir) => dir::fetch_into(dir, name, to, policy)?,
+        #[cfg(feature = "s3")]
+        Place::S3(r) => r.download_into(name, to, policy)?,
+    };
+    tracing::info!(from = %place.location_of(name), to = %to.display(),
+        duration_ms = started.elapsed().as_millis() as u64, "backup fetched into place and checked");
+    Ok(m)
 }
 
 /// The newest backup of `app` in `place`, brought into `staging` (see [`fetch`]); `None` when there is none.

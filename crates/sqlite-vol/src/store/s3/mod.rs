@@ -8,8 +8,9 @@
 //! manifest (with `recipients`, the object is the backup's age ciphertext, encrypted as it is read; see
 //! `crypt`). A backup is only ever listed when its manifest is there, so an interrupted upload (whose
 //! multipart parts S3 never shows as an object, or a data object without its manifest) is never taken for a
-//! backup. Downloads are streamed to a hidden file, hashed on the way and compared with the manifest before
-//! they get their name (decrypted on the way when the manifest says the object is encrypted). The calls are blocking: each runs on a small runtime of its own, on a scoped thread,
+//! backup. Downloads are streamed to a hidden file (or straight into a restore's staged file), hashed on the
+//! way and compared with the manifest before they get their name (decrypted on the way when the manifest
+//! says the object is encrypted); an object whose size is not the manifest's is refused at the first answer. The calls are blocking: each runs on a small runtime of its own, on a scoped thread,
 //! so they work the same from plain threads and from inside an async service.
 
 use std::fs;
@@ -29,8 +30,7 @@ mod marker;
 
 use error::remote_error;
 
-use super::{crypt, Policy};
-use crate::fsx;
+use super::{crypt, stage, Fetched, Policy};
 use crate::manifest::Manifest;
 use crate::{Error, Result};
 
@@ -365,56 +365,9 @@ impl Remote {
             tracing::info!(backup = %target.display(), "a local copy of the off-site backup is already here; using it");
             return Ok(target);
         }
-        let url = self.url_of(name);
-        let identities = match m.encrypted {
-            true => Some(policy.identities(&url)?),
-            false => None,
-        };
         fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
-        let partial = dir.join(format!(".{name}.download"));
-        let result = self.block(async {
-            let mut stream = self
-                .store
-                .get(&self.key(name))
-                .await
-                .map_err(|e| remote_error("downloading", &url, &e))?
-                .into_stream();
-            let mut sink = crypt::Incoming::create(&partial, &url, identities)?;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| remote_error("downloading", &url, &e))?;
-                sink.push(&chunk)?;
-            }
-            let received = sink.received();
-            if let Some(stored) = m.stored_bytes.filter(|s| *s != received) {
-                return Err(Error::Encryption {
-                    path: PathBuf::from(&url),
-                    reason: format!(
-                        "the stored object is {received} bytes, its manifest says {stored}: it is truncated or \
-                         was replaced; nothing was kept. Try an older backup (`sqlite-vol list {}`)",
-                        self.url
-                    ),
-                });
-            }
-            sink.finish()
-        });
-        let (bytes, sha256) = match result {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = fs::remove_file(&partial);
-                return Err(e);
-            }
-        };
-        if bytes != m.bytes || sha256 != m.sha256 {
-            let _ = fs::remove_file(&partial);
-            return Err(Error::BadBackup {
-                path: PathBuf::from(&url),
-                reason: format!(
-                    "the downloaded {bytes} bytes (sha256 {sha256}) do not match its manifest ({} bytes, {}); \
-                     nothing was kept. Try an older backup (`sqlite-vol list {}`)",
-                    m.bytes, m.sha256, self.url
-                ),
-            });
-        }
+        let partial = stage::partial(dir, name);
+        self.fetch_to(name, &m, &partial, policy)?;
         // The local copy is plaintext: its manifest says so.
         let local = Manifest {
             path: target.clone(),
@@ -422,10 +375,84 @@ impl Remote {
             stored_bytes: None,
             ..m
         };
-        crate::manifest::write_manifest(&local)?;
-        fs::rename(&partial, &target).map_err(|e| Error::io("naming download", &target, e))?;
-        fsx::sync_dir(dir)?;
+        stage::name(&partial, &local)?;
         Ok(target)
+    }
+
+    /// Downloads backup `name` straight into the new file `to` (decrypted on the way when it is encrypted),
+    /// hashed as it arrives and compared with its manifest (returned with the size and hash). Nothing else is written: no
+    /// local copy, no manifest beside `to`.
+    ///
+    /// # Errors
+    /// As [`Remote::download`]; on any failure `to` is removed.
+    pub(crate) fn download_into(&self, name: &str, to: &Path, policy: &Policy) -> Result<Fetched> {
+        let m = self.manifest(name)?;
+        let (bytes, sha256) = self.fetch_to(name, &m, to, policy)?;
+        Ok(Fetched {
+            bytes,
+            sha256,
+            manifest: Some(m),
+        })
+    }
+
+    /// Writes the plaintext of backup `name` (manifest `m`) into the new file `partial` and compares it with
+    /// `m` (see [`stage::stage`]), as one sequential stream (decrypted on the way when it is encrypted).
+    ///
+    /// One stream, not parallel ranged parts: measured against moto on loopback (256 MiB, first start),
+    /// one stream fetched in 0.68 s, 4 ranged GETs of 8 MiB in flight in 5.9 s and of 4 MiB in 12.4 s, 8 of
+    /// 4 MiB in 13.7 s (moto reads the whole object for every range).
+    fn fetch_to(
+        &self,
+        name: &str,
+        m: &Manifest,
+        partial: &Path,
+        policy: &Policy,
+    ) -> Result<(u64, String)> {
+        let url = self.url_of(name);
+        let identities = match m.encrypted {
+            true => Some(policy.identities(&url)?),
+            false => None,
+        };
+        let expected = stage::Expected {
+            manifest: Some(m),
+            source: &url,
+            what: "the downloaded bytes",
+            fix: format!("Try an older backup (`sqlite-vol list {}`)", self.url),
+        };
+        let key = self.key(name);
+        stage::stage(partial, &expected, || {
+            let (bytes, sha256) =
+                self.block(self.stream(&key, &url, partial, identities, &expected))?;
+            Ok((bytes, sha256, ()))
+        })
+        .map(|(bytes, sha256, ())| (bytes, sha256))
+    }
+
+    /// One GET streamed into `partial` through [`crypt::Incoming`] (decrypted when `identities` are given);
+    /// returns the plaintext's size and sha256.
+    async fn stream(
+        &self,
+        key: &Key,
+        url: &str,
+        partial: &Path,
+        identities: Option<Vec<age::x25519::Identity>>,
+        expected: &stage::Expected<'_>,
+    ) -> Result<(u64, String)> {
+        let got = self
+            .store
+            .get(key)
+            .await
+            .map_err(|e| remote_error("downloading", url, &e))?;
+        // The answer says how large the object is: another size than the manifest's is refused at once.
+        expected.stored(got.meta.size)?;
+        let mut stream = got.into_stream();
+        let mut sink = crypt::Incoming::create(partial, url, identities)?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| remote_error("downloading", url, &e))?;
+            sink.push(&chunk)?;
+        }
+        expected.stored(sink.received())?;
+        sink.finish()
     }
 
     /// Deletes backup `name`: the manifest first, so that it stops being a backup before its data goes.
