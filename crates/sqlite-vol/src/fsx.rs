@@ -138,8 +138,12 @@ pub(crate) fn flushing_while<T>(file: &File, work: impl FnOnce() -> T) -> T {
 }
 
 /// Copies `from` into a new file `to` (mode 0600, never over an existing file) while hashing what it
-/// copies, in one read of `from`; `to` is written back to disk as it grows and fsynced at the end. Returns the
-/// size and hex sha256 of what was copied, which is what `to` now holds. A failed copy removes `to`.
+/// copies, in one read of `from`; `to` is fsynced at the end. Returns the size and hex sha256 of what was
+/// copied, which is what `to` now holds. A failed copy removes `to`.
+///
+/// This is a restore's copy into a staged file that no one writes but us, so it is not flushed as it grows
+/// ([`flushing_while`] is for a backup beside a live writer): measured on a 1 GiB restore onto an empty
+/// volume, flushing every 50 ms took 1.71–3.64 s (system time 1.65–3.53 s), one fsync at the end 1.19–2.99 s.
 pub(crate) fn copy_hashing(from: &Path, to: &Path) -> Result<(u64, String)> {
     let mut src = File::open(from).map_err(|e| Error::io("reading", from, e))?;
     let dst = OpenOptions::new()
@@ -152,19 +156,16 @@ pub(crate) fn copy_hashing(from: &Path, to: &Path) -> Result<(u64, String)> {
         let mut h = sha2::Sha256::new();
         let mut buf = vec![0u8; 4 << 20];
         let mut n = 0u64;
-        // Written back as the copy grows by another thread (see `flushing_while`), never waited for here.
-        flushing_while(&dst, || -> std::io::Result<()> {
-            let mut out = &dst;
-            loop {
-                let k = src.read(&mut buf)?;
-                if k == 0 {
-                    return Ok(());
-                }
-                h.update(&buf[..k]);
-                out.write_all(&buf[..k])?;
-                n += k as u64;
+        let mut out = &dst;
+        loop {
+            let k = src.read(&mut buf)?;
+            if k == 0 {
+                break;
             }
-        })?;
+            h.update(&buf[..k]);
+            out.write_all(&buf[..k])?;
+            n += k as u64;
+        }
         dst.sync_all()?;
         Ok((n, hex::encode(h.finalize())))
     };
