@@ -144,26 +144,33 @@ pub(crate) fn flushing_while<T>(file: &File, work: impl FnOnce() -> T) -> T {
 /// This is a restore's copy into a staged file that no one writes but us, so it is not flushed as it grows
 /// ([`flushing_while`] is for a backup beside a live writer): measured on a 1 GiB restore onto an empty
 /// volume, flushing every 50 ms took 1.71–3.64 s (system time 1.65–3.53 s), one fsync at the end 1.19–2.99 s.
+/// The kernel copies each chunk (`copy_file_range`), which is then hashed as read back from the copy:
+/// 1.52–1.80 s against 2.07–4.40 s for a read-hash-write loop, four alternating runs.
 pub(crate) fn copy_hashing(from: &Path, to: &Path) -> Result<(u64, String)> {
-    let mut src = File::open(from).map_err(|e| Error::io("reading", from, e))?;
+    let src = File::open(from).map_err(|e| Error::io("reading", from, e))?;
     let dst = OpenOptions::new()
+        .read(true)
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(to)
         .map_err(|e| Error::io("creating", to, e))?;
-    let mut copy = || -> std::io::Result<(u64, String)> {
+    let copy = || -> std::io::Result<(u64, String)> {
+        use std::os::unix::fs::FileExt;
+        const CHUNK: usize = 4 << 20;
         let mut h = sha2::Sha256::new();
-        let mut buf = vec![0u8; 4 << 20];
+        let mut buf = vec![0u8; CHUNK];
         let mut n = 0u64;
         let mut out = &dst;
         loop {
-            let k = src.read(&mut buf)?;
+            // The kernel copies (`copy_file_range` under `io::copy` between files); what landed in the
+            // copy is then read back from the page cache and hashed, so the hash is of the copy itself.
+            let k = std::io::copy(&mut (&src).take(CHUNK as u64), &mut out)? as usize;
             if k == 0 {
                 break;
             }
+            dst.read_exact_at(&mut buf[..k], n)?;
             h.update(&buf[..k]);
-            out.write_all(&buf[..k])?;
             n += k as u64;
         }
         dst.sync_all()?;
