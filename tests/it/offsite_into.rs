@@ -17,28 +17,13 @@ use crate::offsite::{backup_to, digest, json, make_db, text, APP};
 /// `sqlite-vol --db DB --app ledger --backup-dir BACKUPS ARGS…` with moto's variables and `env`, logging
 /// at debug level.
 fn sv(moto: &Moto, db: &Path, backups: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut c = Command::new(bin("sqlite-vol"));
-    c.arg("--db")
-        .arg(db)
-        .args(["--app", APP, "--backup-dir"])
+    moto.sqlite_vol(db, APP, &[("SQLITE_VOL_LOG", "sqlite_vol=debug")])
+        .envs(env.iter().copied())
+        .arg("--backup-dir")
         .arg(backups)
-        .args(args);
-    for v in [
-        "SQLITE_VOL_BACKUP_TO",
-        "SQLITE_VOL_RESTORE_FROM",
-        "SQLITE_VOL_BACKUP_DIR",
-        "SQLITE_VOL_BACKUP_RECIPIENTS",
-        "SQLITE_VOL_BACKUP_IDENTITY",
-        "DB_PATH",
-    ] {
-        c.env_remove(v);
-    }
-    c.env("SQLITE_VOL_LOG", "sqlite_vol=debug");
-    c.envs(moto.env());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run sqlite-vol")
+        .args(args)
+        .output()
+        .expect("run sqlite-vol")
 }
 
 /// The names in `dir` other than the maintenance lock (absent: none).

@@ -20,17 +20,18 @@ use crate::sql::{copy_pages_gated, open_immutable, pragma_u64};
 use crate::verify::Verified;
 use crate::{Error, Result};
 
-/// Takes the safety backup and copies the already verified `verified` into the live database at `db`;
-/// returns (the safety backup, page count, schema version). The caller holds the lock.
+/// Takes the safety backup and copies the backup `file` into the live database at `db`; returns (the safety
+/// backup, page count, schema version). The caller holds the lock, and its [`Verified`] of `file` is the
+/// proof that there is nothing left to check.
 pub(super) fn restore(
-    verified: &Verified,
+    _verified: &Verified,
     file: &Path,
     db: &Path,
     app: &str,
     opts: &RestoreOptions<'_>,
 ) -> Result<(Option<PathBuf>, u64, Option<i64>)> {
     let safety_backup = safety_backup(db, app, opts)?;
-    let (pages, schema) = copy_into(verified.page_size, file, db, opts, || Ok(()))?;
+    let (pages, schema) = copy_into(file, db, opts, || Ok(()))?;
     Ok((safety_backup, pages, schema))
 }
 
@@ -44,7 +45,6 @@ pub(super) fn restore_verifying(
     opts: &RestoreOptions<'_>,
 ) -> Result<(Option<PathBuf>, u64, Option<i64>)> {
     let t0 = Instant::now();
-    let page_size = crate::verify::peek(file)?.page_size;
     std::thread::scope(|s| {
         let full = opts.full_check;
         let verifying =
@@ -54,7 +54,7 @@ pub(super) fn restore_verifying(
         let mut verified_ms = 0;
         let mut waited_ms = 0;
         let mut refused = false;
-        let copied = copy_into(page_size, file, db, opts, || {
+        let copied = copy_into(file, db, opts, || {
             refused = true;
             let waiting = t0.elapsed();
             let (v, done) = verifying.join().unwrap_or_else(|_| {
@@ -111,13 +111,16 @@ fn safety_backup(db: &Path, app: &str, opts: &RestoreOptions<'_>) -> Result<Opti
 /// Copies the backup's pages into the live database (calling `before_commit` before the step that commits,
 /// see [`copy_pages_gated`]) and closes it; returns (page count, schema version).
 fn copy_into(
-    page_size: u64,
     file: &Path,
     db: &Path,
     opts: &RestoreOptions<'_>,
     before_commit: impl FnOnce() -> Result<()>,
 ) -> Result<(u64, Option<i64>)> {
     let src = open_immutable(file)?;
+    let page_size = pragma_u64(&src, "page_size").map_err(|e| Error::BadBackup {
+        path: file.to_path_buf(),
+        reason: format!("SQLite cannot read it: {e}"),
+    })?;
     let mut live =
         Connection::open(db).map_err(|e| Error::sqlite(db, "opening the live database", e))?;
     let live_err = |e| Error::sqlite(db, "restoring", e);

@@ -93,13 +93,7 @@ pub(super) fn fetch(dir: &Path, name: &str, staging: &Path, policy: &Policy) -> 
     fs::create_dir_all(&into).map_err(|e| Error::io("creating directory", &into, e))?;
     let partial = stage::partial(&into, name);
     write_plain(&file, Some(&m), Some(identities), &partial)?;
-    let local = Manifest {
-        path: target.clone(),
-        encrypted: false,
-        stored_bytes: None,
-        ..m
-    };
-    stage::name(&partial, &local)?;
+    stage::name_plain(&partial, &target, m)?;
     Ok(target)
 }
 

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use super::{attempt, prune, Place, Policy, Sent};
+use super::{attempt, pruned_after, Place, Policy, Sent};
 use crate::manifest::Manifest;
 use crate::{fsx, Error, Result, Settings};
 
@@ -84,17 +84,8 @@ impl Destinations {
         let mut sent = Vec::new();
         let mut failed: Vec<(String, Error)> = Vec::new();
         for place in &self.places {
-            let one = attempt(place, &m, app, &self.policy).and_then(|(to, manifest)| {
-                let pruned = match keep {
-                    Some(k) => prune(place, app, k)?,
-                    None => Vec::new(),
-                };
-                Ok(Sent {
-                    manifest,
-                    to,
-                    pruned,
-                })
-            });
+            let one = attempt(place, &m, app, &self.policy)
+                .and_then(|(to, manifest)| pruned_after(place, app, keep, to, manifest));
             match one {
                 Ok(s) => sent.push(s),
                 Err(e) => {

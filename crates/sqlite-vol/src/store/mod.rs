@@ -248,6 +248,17 @@ pub fn send_with(
         tracing::warn!(error = %e, "could not record the off-site send's outcome");
     }
     let (to, manifest) = sent?;
+    pruned_after(place, app, keep, to, manifest)
+}
+
+/// What a send to `place` came to once the place is pruned to its newest `keep` (when asked).
+pub(super) fn pruned_after(
+    place: &Place,
+    app: &str,
+    keep: Option<usize>,
+    to: String,
+    manifest: Manifest,
+) -> Result<Sent> {
     let pruned = match keep {
         Some(k) => prune(place, app, k)?,
         None => Vec::new(),

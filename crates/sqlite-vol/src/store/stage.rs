@@ -116,3 +116,15 @@ pub(super) fn name(partial: &Path, m: &Manifest) -> Result<()> {
     named?;
     fsx::sync_dir(target.parent().unwrap_or(Path::new(".")))
 }
+
+/// [`name`] for a local copy of a stored backup at `target`: the copy is plaintext whatever the stored object
+/// was, and its manifest (the stored one's, `m`) says so.
+pub(super) fn name_plain(partial: &Path, target: &Path, m: Manifest) -> Result<()> {
+    let local = Manifest {
+        path: target.to_path_buf(),
+        encrypted: false,
+        stored_bytes: None,
+        ..m
+    };
+    name(partial, &local)
+}

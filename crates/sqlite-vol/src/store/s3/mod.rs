@@ -368,14 +368,7 @@ impl Remote {
         fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
         let partial = stage::partial(dir, name);
         self.fetch_to(name, &m, &partial, policy)?;
-        // The local copy is plaintext: its manifest says so.
-        let local = Manifest {
-            path: target.clone(),
-            encrypted: false,
-            stored_bytes: None,
-            ..m
-        };
-        stage::name(&partial, &local)?;
+        stage::name_plain(&partial, &target, m)?;
         Ok(target)
     }
 
