@@ -157,7 +157,7 @@ pub struct BackupArgs {
     /// stays).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keep: Option<u32>,
-    /// Check the copy with a full integrity_check instead of quick_check.
+    /// Check the backup with a full integrity_check instead of quick_check.
     #[arg(long)]
     pub full_check: bool,
     /// `--json`.

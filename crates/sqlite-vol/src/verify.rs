@@ -272,16 +272,39 @@ pub(crate) fn check_file(
     failed: impl FnOnce(String) -> Error,
 ) -> Result<FileFacts> {
     let conn = open_immutable(path)?;
-    let verdict = run_check(&conn, check).map_err(&sql_err)?;
+    checked_facts(&conn, path, check, sql_err)?.map_err(failed)
+}
+
+/// Runs `check` on `conn` (the database at `path`) and, when it says `ok`, reads what a manifest records;
+/// `Ok(Err(verdict))` when it says anything else.
+pub(crate) fn checked_facts(
+    conn: &Connection,
+    path: &Path,
+    check: &str,
+    sql_err: impl Fn(rusqlite::Error) -> Error,
+) -> Result<std::result::Result<FileFacts, String>> {
+    // SQLite stops some checks of a damaged file with an error rather than a verdict: that is a verdict.
+    let verdict = match run_check(conn, check) {
+        Ok(verdict) => verdict,
+        Err(e)
+            if matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+            ) =>
+        {
+            e.to_string()
+        }
+        Err(e) => return Err(sql_err(e)),
+    };
     if verdict != "ok" {
-        return Err(failed(verdict));
+        return Ok(Err(verdict));
     }
-    Ok(FileFacts {
-        page_size: pragma_u64(&conn, "page_size").map_err(&sql_err)?,
-        page_count: pragma_u64(&conn, "page_count").map_err(&sql_err)?,
-        application_id: identity::read(&conn).map_err(&sql_err)?.application_id,
-        schema_version: migrate::schema_version(&conn, path)?,
-    })
+    Ok(Ok(FileFacts {
+        page_size: pragma_u64(conn, "page_size").map_err(&sql_err)?,
+        page_count: pragma_u64(conn, "page_count").map_err(&sql_err)?,
+        application_id: identity::read(conn).map_err(&sql_err)?.application_id,
+        schema_version: migrate::schema_version(conn, path)?,
+    }))
 }
 
 fn truncate(s: &str, max: usize) -> String {

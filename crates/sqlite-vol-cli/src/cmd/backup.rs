@@ -83,7 +83,7 @@ pub fn run(t: &Target, a: &BackupArgs) -> anyhow::Result<Exit> {
         ui::note(
             t.quiet,
             format_args!(
-                "backed up {} ({}, {} pages, schema {}) in {} ms; {} of the copy: ok",
+                "backed up {} ({}, {} pages, schema {}) in {} ms; {}: ok",
                 t.loc.path.display(),
                 ui::size(m.bytes),
                 m.page_count,

@@ -582,3 +582,50 @@ fn restore_onto_an_empty_file_another_process_has_open_goes_into_it_not_around_i
     );
     Ok(())
 }
+
+#[test]
+fn a_damaged_database_is_refused_by_the_check_and_leaves_no_backup() -> TestResult {
+    // In WAL mode the check runs beside the copy on the database itself and names it; in rollback-journal
+    // mode it runs on the copy and names that.
+    for mode in ["wal", "delete"] {
+        let tmp = Tmp::new();
+        let db = tmp.path().join("damaged.db");
+        rusqlite::Connection::open(&db)?.execute_batch(&format!(
+            "PRAGMA page_size = 4096; PRAGMA journal_mode = {mode}; CREATE TABLE t(x TEXT); \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) \
+             INSERT INTO t SELECT printf('%0200d', i) FROM n; PRAGMA wal_checkpoint(TRUNCATE);"
+        ))?;
+        // Overwrite a page in the middle (not page 1, so SQLite still opens the file).
+        let mut bytes = std::fs::read(&db)?;
+        let page = 4096;
+        let at = bytes.len() / 2 / page * page;
+        for (i, b) in bytes[at..at + page].iter_mut().enumerate() {
+            *b = (i * 37 % 251) as u8;
+        }
+        std::fs::write(&db, &bytes)?;
+        let dir = tmp.path().join("b");
+        for full in [false, true] {
+            let mut opts = BackupOptions::new(&dir);
+            opts.full_check = full;
+            let e = sqlite_vol::backup::backup(&db, "damaged", &opts).unwrap_err();
+            let check = if full {
+                "integrity_check"
+            } else {
+                "quick_check"
+            };
+            let named = match (&e, mode) {
+                (Error::NotADatabase { path, .. }, "wal") => path == &db,
+                (Error::BadBackup { path, .. }, "delete") => path.starts_with(&dir),
+                _ => false,
+            };
+            assert!(named && e.to_string().contains(check), "{mode}: {e:?}");
+            assert_eq!(
+                std::fs::read_dir(&dir)?.count(),
+                0,
+                "{mode}: a file was left"
+            );
+        }
+        assert_eq!(std::fs::read(&db)?, bytes, "{mode}: the source was changed");
+    }
+    Ok(())
+}

@@ -5,7 +5,8 @@
 //! disk as it grows (one large fsync at the end would stall writers on the same filesystem), then releases
 //! the snapshot and runs a PASSIVE checkpoint so the writer is not left a large WAL. The copy is written to a
 //! hidden `.partial` name in the target folder, switched to rollback-journal mode so it stands alone, checked
-//! (`quick_check`, or `integrity_check` on request), fsynced, and only then given its final name
+//! (`quick_check`, or `integrity_check` on request: beside the copy on the snapshot it copies when nobody
+//! commits meanwhile, else on the copy once made), fsynced, and only then given its final name
 //! `<app>-<yyyymmddTHHMMSSZ>.db` with mode 0600, after its manifest `<name>.json` (sha256, size, pages,
 //! schema version, application id, source, time, tool version). A crash at any point leaves either a
 //! complete backup with its manifest or a `.partial` file that the next backup removes; never a file that
@@ -23,6 +24,9 @@ use crate::lock::{MaintenanceLock, Wait};
 use crate::manifest::{self, free_name, manifest_path, parse_name, write_manifest, Manifest};
 use crate::sql::{classify, copy_pages, pragma_u64, Progress};
 use crate::verify::{check_file, FileFacts};
+use beside::{Outcome, Watch};
+
+mod beside;
 use crate::{clock, Error, Result};
 
 /// Options for [`backup`].
@@ -160,7 +164,8 @@ struct Checked {
     sha256: String,
 }
 
-/// Copies `db` into `partial` with the backup API and checks the copy.
+/// Copies `db` into `partial` with the backup API and checks it: beside the copy on the database itself
+/// when nobody commits meanwhile (see [`beside`]), else the copy once it is made.
 ///
 /// Nothing here opens the live database file or its `-shm` except through SQLite. POSIX advisory locks
 /// belong to the process, and closing any descriptor of a file drops all of the process's locks on it,
@@ -192,6 +197,15 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
     )
     .map_err(dst_err)?;
 
+    let check = if opts.full_check {
+        "integrity_check"
+    } else {
+        "quick_check"
+    };
+    // In rollback-journal mode a reader's lock keeps writers out: there the check must not outlast the copy.
+    let wal = src
+        .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+        .is_ok_and(|m| m.eq_ignore_ascii_case("wal"));
     let t0 = Instant::now();
     // Pin one snapshot: commits by other connections then cannot restart the copy.
     src.execute_batch("BEGIN DEFERRED; SELECT count(*) FROM sqlite_master;")
@@ -200,18 +214,109 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
     // the pinned snapshot and again after it, it tells whether anyone wrote during the copy.
     let version = || pragma_u64(&src, "data_version").ok();
     let at_snapshot = version();
-    let copied = fsx::flushing_while(&handle, || {
-        copy_pages(&src, &mut dst, db, partial, opts.progress)
-    });
-    let _ = src.execute_batch("COMMIT");
-    copied?;
-    let pinned = t0.elapsed();
-    let writer_seen = at_snapshot.is_none() || at_snapshot != version();
-    // Leave the writer a short WAL; PASSIVE never blocks anyone. (Its fsync of the backlog still stalls a
-    // writer on the same filesystem in proportion to the backlog: see BENCHMARKS.md.)
-    let _ = src.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-    drop(src);
+    let beside = if wal { beside::pin(db) } else { None };
+    std::thread::scope(|s| {
+        let (watch, checking) = match beside {
+            Some((watch, checker)) => (
+                Some(watch),
+                Some(s.spawn(move || beside::run(checker, db, check))),
+            ),
+            None => (None, None),
+        };
+        let progress = |p: Progress| {
+            if let Some(w) = &watch {
+                w.poll();
+            }
+            if let Some(f) = opts.progress {
+                f(p);
+            }
+        };
+        let copied = fsx::flushing_while(&handle, || {
+            copy_pages(&src, &mut dst, db, partial, Some(&progress))
+        });
+        let _ = src.execute_batch("COMMIT");
+        let pinned = t0.elapsed();
+        let writer_seen = at_snapshot.is_none()
+            || at_snapshot != version()
+            || watch.as_ref().is_none_or(Watch::poll);
+        if let (Some(w), true) = (&watch, writer_seen || copied.is_err()) {
+            w.stop_check();
+        }
+        let beside_outcome = || {
+            checking
+                .map(|h| h.join().unwrap_or(Outcome::NotRun))
+                .unwrap_or(Outcome::NotRun)
+        };
+        if let Err(e) = copied {
+            beside_outcome();
+            return Err(e);
+        }
+        // Leave the writer a short WAL; PASSIVE never blocks anyone. (Its fsync of the backlog still stalls a
+        // writer on the same filesystem in proportion to the backlog: see BENCHMARKS.md.)
+        let _ = src.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        let closed = close_copy(dst, partial);
+        // With nobody writing, the check beside the copy covered its pages: only the hash is left, read from
+        // the page cache while the copy is fsynced and the check finishes. Beside a writer the check of the
+        // copy and the hash run one after the other on one core, to leave the writer the rest of the machine
+        // (hashing beside the check on a second core cost a foreign writer a third of its commits on two
+        // cores).
+        let hashing = (!writer_seen && closed.is_ok()).then(|| s.spawn(|| hash_file(partial)));
+        let synced = closed.and_then(|()| {
+            handle
+                .sync_all()
+                .map_err(|e| Error::io("syncing backup", partial, e))
+        });
+        let written = t0.elapsed();
+        let hashed = hashing.map(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(Error::io(
+                    "hashing",
+                    partial,
+                    std::io::Error::other("the hashing thread panicked"),
+                ))
+            })
+        });
+        let outcome = beside_outcome();
+        synced?;
+        let checked_beside = matches!(outcome, Outcome::Passed(_));
+        let (facts, hashed) = match (outcome, hashed) {
+            (Outcome::Passed(facts), Some(hashed)) => (facts, hashed),
+            (Outcome::Failed(verdict), Some(_)) => {
+                return Err(Error::NotADatabase {
+                    path: db.into(),
+                    reason: format!(
+                        "{check} of the snapshot being backed up says: {verdict}. No backup was \
+                         written; `sqlite-vol check --full` lists the damage, and restoring the newest \
+                         good backup replaces it"
+                    ),
+                })
+            }
+            (_, hashed) => (
+                check_copy(partial, check)?,
+                hashed.unwrap_or_else(|| hash_file(partial)),
+            ),
+        };
+        let (bytes, sha256) = hashed?;
+        tracing::debug!(
+            snapshot_pinned_ms = pinned.as_millis() as u64,
+            written_ms = written.as_millis() as u64,
+            checked_and_hashed_ms = t0.elapsed().as_millis() as u64,
+            writer_seen,
+            checked_beside,
+            "backup phases"
+        );
+        Ok(Checked {
+            check: check.into(),
+            facts,
+            bytes,
+            sha256,
+        })
+    })
+}
 
+/// Switches the finished copy to rollback-journal mode so that it stands alone, and closes it.
+fn close_copy(dst: Connection, partial: &Path) -> Result<()> {
+    let dst_err = |e| Error::sqlite(partial, "writing backup", e);
     let mode: String = dst
         .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
         .map_err(dst_err)?;
@@ -221,62 +326,20 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
             reason: format!("could not leave WAL mode ({mode})"),
         });
     }
-    dst.close().map_err(|(_, e)| dst_err(e))?;
-    handle
-        .sync_all()
-        .map_err(|e| Error::io("syncing backup", partial, e))?;
-    drop(handle);
-    let written = t0.elapsed();
+    dst.close().map_err(|(_, e)| dst_err(e))
+}
 
-    // Check and hash. Beside a service that is writing, one after the other on one core: the backup should
-    // leave it the rest of the machine (hashing beside the check on a second core cost a foreign writer a
-    // third of its commits on two cores). With nobody writing, at the same time on two.
-    let check = if opts.full_check {
-        "integrity_check"
-    } else {
-        "quick_check"
-    };
-    let checking = || {
-        check_file(
-            partial,
-            check,
-            |e| Error::sqlite(partial, "checking backup", e),
-            |verdict| Error::BadBackup {
-                path: partial.into(),
-                reason: format!("{check} of the copy: {verdict}"),
-            },
-        )
-    };
-    let (facts, hashed) = if writer_seen {
-        (checking()?, hash_file(partial))
-    } else {
-        std::thread::scope(|s| {
-            let hashing = s.spawn(|| hash_file(partial));
-            let facts = checking();
-            let hashed = hashing.join().unwrap_or_else(|_| {
-                Err(Error::io(
-                    "hashing",
-                    partial,
-                    std::io::Error::other("the hashing thread panicked"),
-                ))
-            });
-            Ok::<_, Error>((facts?, hashed))
-        })?
-    };
-    let (bytes, sha256) = hashed?;
-    tracing::debug!(
-        snapshot_pinned_ms = pinned.as_millis() as u64,
-        written_ms = written.as_millis() as u64,
-        checked_and_hashed_ms = t0.elapsed().as_millis() as u64,
-        writer_seen,
-        "backup phases"
-    );
-    Ok(Checked {
-        check: check.into(),
-        facts,
-        bytes,
-        sha256,
-    })
+/// Checks the finished copy itself (when the check beside it did not cover it).
+fn check_copy(partial: &Path, check: &str) -> Result<FileFacts> {
+    check_file(
+        partial,
+        check,
+        |e| Error::sqlite(partial, "checking backup", e),
+        |verdict| Error::BadBackup {
+            path: partial.into(),
+            reason: format!("{check} of the copy: {verdict}"),
+        },
+    )
 }
 
 /// SQLite reports a full disk as SQLITE_FULL only where it expects it; elsewhere (growing the `-shm`, a
