@@ -78,19 +78,20 @@ impl Writer {
     }
 }
 
-/// (commits/s, p99 ms, worst ms) in a window.
-fn window(samples: &[(f64, f64)], from: f64, to: f64) -> (f64, f64, f64) {
-    let mut lat: Vec<f64> = samples
+/// (commits/s, p99 ms, worst ms, seconds into the window of the worst) in a window.
+fn window(samples: &[(f64, f64)], from: f64, to: f64) -> (f64, f64, f64, f64) {
+    let inside: Vec<(f64, f64)> = samples
         .iter()
         .filter(|(t, _)| *t >= from && *t <= to)
-        .map(|(_, l)| l * 1000.0)
+        .map(|&(t, l)| (t - from, l * 1000.0))
         .collect();
+    let worst = inside
+        .iter()
+        .copied()
+        .fold((0.0, 0.0), |w, x| if x.1 > w.1 { x } else { w });
+    let mut lat: Vec<f64> = inside.iter().map(|x| x.1).collect();
     let rate = lat.len() as f64 / (to - from).max(1e-9);
-    (
-        rate,
-        quantile(&mut lat, 0.99),
-        lat.iter().copied().fold(0.0, f64::max),
-    )
+    (rate, quantile(&mut lat, 0.99), worst.1, worst.0)
 }
 
 impl Drop for Writer {
@@ -100,6 +101,22 @@ impl Drop for Writer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Reads `db` (and its `-wal`, if any) once, into the page cache.
+pub(crate) fn warm(db: &Path) -> Result<(), String> {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    for p in [db, Path::new(&wal)] {
+        match std::fs::File::open(p) {
+            Ok(mut f) => {
+                std::io::copy(&mut f, &mut std::io::sink()).map_err(|e| e.to_string())?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{}: {e}", p.display())),
+        }
+    }
+    Ok(())
 }
 
 /// A contender: makes its copy of `db` in folder `out`, as processes; `None` when it did not finish in time.
@@ -220,6 +237,9 @@ pub fn idle(cx: &Ctx<'_>, r: &mut Results) -> Result<(), String> {
     for run in 0..cx.cfg.runs {
         for (i, (name, f)) in contenders.iter().enumerate() {
             fresh(&out)?;
+            // Each starts with the database in the page cache, as a live one is: otherwise whoever goes
+            // first reads it from the disk for the others.
+            warm(&cx.ds.db)?;
             let log = cx.fresh_log("idle", name);
             let m = f(&cx.ds.db, &out, &log)?
                 .ok_or(format!("{name} did not finish in {} s", LIMIT.as_secs()))?;
@@ -260,6 +280,9 @@ pub fn idle(cx: &Ctx<'_>, r: &mut Results) -> Result<(), String> {
     Ok(())
 }
 
+/// How long after a contender ends the writer's latencies are still charged to it.
+const SETTLE: Duration = Duration::from_secs(1);
+
 /// Backups while a foreign writer commits as fast as it can.
 pub fn online(cx: &Ctx<'_>, r: &mut Results) -> Result<(), String> {
     if cx.tools.python3.is_none() {
@@ -295,11 +318,11 @@ pub fn online(cx: &Ctx<'_>, r: &mut Results) -> Result<(), String> {
             if *name == OURS_BACKUP {
                 r.phases("online backup", name, &log);
             }
-            std::thread::sleep(Duration::from_secs(1));
+            std::thread::sleep(SETTLE);
         }
     }
     let samples = writer.finish()?;
-    let (base_rate, base_p99, base_worst) = window(&samples, base.0, base.1);
+    let (base_rate, base_p99, base_worst, _) = window(&samples, base.0, base.1);
     r.line(
         "online backup",
         "writer alone",
@@ -311,10 +334,20 @@ pub fn online(cx: &Ctx<'_>, r: &mut Results) -> Result<(), String> {
     for ((name, _), ws) in contenders.iter().zip(&windows) {
         let done: Vec<Measured> = ws.iter().filter_map(|w| w.2).collect();
         let failed = ws.len() - done.len();
-        let stats: Vec<(f64, f64, f64)> = ws.iter().map(|w| window(&samples, w.0, w.1)).collect();
-        let mut rates: Vec<f64> = stats.iter().map(|s| s.0).collect();
+        // Commits/s while the contender ran; latencies until a second after: a snapshot pinned for the
+        // copy leaves the writer's first commit after it to checkpoint the WAL that grew meanwhile, which
+        // falls after a contender that releases its snapshot as it exits.
+        let mut rates: Vec<f64> = ws.iter().map(|w| window(&samples, w.0, w.1).0).collect();
+        let stats: Vec<(f64, f64, f64, f64)> = ws
+            .iter()
+            .map(|w| window(&samples, w.0, w.1 + SETTLE.as_secs_f64()))
+            .collect();
         let mut p99s: Vec<f64> = stats.iter().map(|s| s.1).collect();
-        let worst = stats.iter().map(|s| s.2).fold(0.0, f64::max);
+        // The worst commit of all runs, and how far into its run it came (which phase stalled it).
+        let (worst, worst_at) =
+            stats
+                .iter()
+                .fold((0.0, 0.0), |w, s| if s.2 > w.0 { (s.2, s.3) } else { w });
         let rate = median(&mut rates);
         let time = if done.is_empty() {
             format!("did not finish in {} s", limit.as_secs())
@@ -329,7 +362,7 @@ pub fn online(cx: &Ctx<'_>, r: &mut Results) -> Result<(), String> {
             "commits/s",
             Some(rate / base_rate),
             format!(
-                "{time}; {failed}/{} unfinished; writer p99 {:.2} ms, worst {worst:.1} ms",
+                "{time}; {failed}/{} unfinished; writer p99 {:.2} ms, worst {worst:.1} ms at {worst_at:.1} s",
                 ws.len(),
                 median(&mut p99s)
             ),

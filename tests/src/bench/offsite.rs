@@ -7,8 +7,8 @@
 //! restore --if-db-not-exists --latest s3://…` (download hashed against the manifest, verified, restored)
 //! against boto3 `download_file` into place (no check at all) and `litestream restore` from a replica of the
 //! same database; and the same backup and restore encrypted with age to an X25519 recipient (streaming
-//! both ways), against the unencrypted ones. Each run gets a fresh moto, so its memory does not grow with
-//! the runs. Each contender is timed as its processes, with their peak RSS (the larger of the two for the
+//! both ways), against the unencrypted ones. Each contender's upload and restore get a moto of their own,
+//! which holds one database at a time, so the section runs at 4 GiB on 24 GiB. Each contender is timed as its processes, with their peak RSS (the larger of the two for the
 //! glue).
 
 use std::path::{Path, PathBuf};
@@ -136,11 +136,13 @@ pub fn run(cx: &Ctx<'_>, r: &mut Results) -> Result<(), String> {
         eprintln!("bench: off-site section skipped: it needs both sqlite-vol and sqlite3 (its glue contender's copy feeds Litestream)");
         return Ok(());
     };
-    // moto keeps every object in memory: four copies of the database (ours, encrypted, the glue's, Litestream's).
+    // moto keeps every object in memory; each contender gets a moto of its own for its upload and its
+    // restore, so it holds one copy of the database at a time (about 1.1 × its size, more while it joins a
+    // multipart upload).
     let avail = mem_available();
-    if cx.ds.bytes.saturating_mul(9) / 2 > avail / 2 {
+    if cx.ds.bytes.saturating_mul(2) > avail / 2 {
         eprintln!(
-            "bench: off-site section skipped at {}: moto would hold ~4.5 × the database in memory, more than half of the {} MiB available",
+            "bench: off-site section skipped at {}: moto would hold about 2 × the database in memory, more than half of the {} MiB available",
             human(cx.size),
             avail >> 20
         );
@@ -149,6 +151,7 @@ pub fn run(cx: &Ctx<'_>, r: &mut Results) -> Result<(), String> {
     let db = &cx.ds.db;
     let work = fresh(&cx.cfg.dir.join("offsite"))?;
     let up_names = [OURS_UP, GLUE_UP, ENC_UP];
+    // The restore of what each upload sent, at the same index; Litestream restores its own replica.
     let mut down_names = vec![OURS_DOWN, BOTO_DOWN, ENC_DOWN];
     if t.litestream.is_some() {
         down_names.push(LS_DOWN);
@@ -157,132 +160,127 @@ pub fn run(cx: &Ctx<'_>, r: &mut Results) -> Result<(), String> {
     let keys = crate::keys::Keys::new();
     let mut up: Vec<Samples> = vec![Vec::new(); up_names.len()];
     let mut down: Vec<Samples> = vec![Vec::new(); down_names.len()];
-    for run in 0..cx.cfg.runs {
+    let fresh_moto = || {
         let moto = Moto::start();
         moto.create_bucket("bench");
-        // Uploads, interleaved; who goes first alternates (a fresh moto warms up on its first requests).
+        moto
+    };
+    for run in 0..cx.cfg.runs {
         let local = fresh(&work.join("local"))?;
         let copy = local.join("shell.db");
-        let ours = || -> Result<Measured, String> {
-            let log = cx.fresh_log("offsite", OURS_UP);
-            let c = sqlite_vol(
-                bin,
-                &moto,
-                db,
-                &local.join("ours"),
-                &["backup", "--to", "s3://bench/ours"],
-            );
-            let m = timed(c, OURS_UP, &log)?;
-            Ok(m)
-        };
-        let glue = || -> Result<Measured, String> {
-            let log = cx.fresh_log("offsite", GLUE_UP);
-            let mut shell = Command::new(sqlite3);
-            shell.arg(db).arg(format!(".backup '{}'", copy.display()));
-            let a = timed(shell, "sqlite3 .backup", &log)?;
-            let b = timed(
-                boto(python, &moto, "up", "glue/accounts.db", &copy),
-                "boto3 upload",
-                &log,
-            )?;
-            Ok(a.then(b))
-        };
-        let enc = || -> Result<Measured, String> {
-            let log = cx.fresh_log("offsite", ENC_UP);
-            let mut c = sqlite_vol(
-                bin,
-                &moto,
-                db,
-                &local.join("enc"),
-                &["backup", "--to", "s3://bench/enc"],
-            );
-            c.env("SQLITE_VOL_BACKUP_RECIPIENTS", &keys.recipient);
-            timed(c, ENC_UP, &log)
-        };
-        if run % 2 == 0 {
-            up[0].push(ours()?);
-            up[1].push(glue()?);
-            up[2].push(enc()?);
-        } else {
-            up[2].push(enc()?);
-            up[1].push(glue()?);
-            up[0].push(ours()?);
-        }
-        r.phases("off-site backup", OURS_UP, &cx.log("offsite", OURS_UP));
-        // Litestream needs its own replica of the same database (not timed: continuous replication).
-        let ls_src = fresh(&work.join("ls-src"))?.join("accounts.db");
-        let ls_cfg = litestream_config(&moto, &ls_src, &work)?;
-        if let Some(ls) = &t.litestream {
-            std::fs::copy(&copy, &ls_src).map_err(|e| e.to_string())?;
-            replicate(ls, &moto, &ls_cfg)?;
-        }
-        fresh(&local)?;
-
-        // Restores onto an empty volume, interleaved.
-        for (i, name) in down_names.iter().enumerate() {
-            let target_dir = fresh(&work.join("restore"))?;
-            let target = target_dir.join("accounts.db");
+        let upload = |i: usize, moto: &Moto| -> Result<Measured, String> {
+            let name = up_names[i];
             let log = cx.fresh_log("offsite", name);
-            let c = match *name {
-                OURS_DOWN => sqlite_vol(
-                    bin,
-                    &moto,
-                    &target,
-                    &target_dir.join("staging"),
-                    &[
-                        "restore",
-                        "--if-db-not-exists",
-                        "--latest",
-                        "s3://bench/ours",
-                    ],
-                ),
-                ENC_DOWN => {
-                    let mut c = sqlite_vol(
+            let ours = |dir: &str, to: &str| {
+                sqlite_vol(bin, moto, db, &local.join(dir), &["backup", "--to", to])
+            };
+            match name {
+                OURS_UP => timed(ours("ours", "s3://bench/ours"), name, &log),
+                ENC_UP => {
+                    let mut c = ours("enc", "s3://bench/enc");
+                    c.env("SQLITE_VOL_BACKUP_RECIPIENTS", &keys.recipient);
+                    timed(c, name, &log)
+                }
+                _ => {
+                    let mut shell = Command::new(sqlite3);
+                    shell.arg(db).arg(format!(".backup '{}'", copy.display()));
+                    let a = timed(shell, "sqlite3 .backup", &log)?;
+                    let b = timed(
+                        boto(python, moto, "up", "glue/accounts.db", &copy),
+                        "boto3 upload",
+                        &log,
+                    )?;
+                    Ok(a.then(b))
+                }
+            }
+        };
+        let restore =
+            |i: usize, moto: &Moto, ls: Option<(&Path, &Path)>| -> Result<Measured, String> {
+                let name = down_names[i];
+                let target_dir = fresh(&work.join("restore"))?;
+                let target = target_dir.join("accounts.db");
+                let log = cx.fresh_log("offsite", name);
+                let ours = |from: &str| {
+                    sqlite_vol(
                         bin,
-                        &moto,
+                        moto,
                         &target,
                         &target_dir.join("staging"),
-                        &[
-                            "restore",
-                            "--if-db-not-exists",
-                            "--latest",
-                            "s3://bench/enc",
-                        ],
-                    );
-                    c.env("SQLITE_VOL_BACKUP_IDENTITY", &keys.identity);
-                    c
-                }
-                BOTO_DOWN => boto(python, &moto, "down", "glue/accounts.db", &target),
-                _ => {
-                    let mut c =
-                        litestream_cmd(t.litestream.as_deref().unwrap_or(Path::new("litestream")));
-                    c.args(["restore", "-config"])
-                        .arg(&ls_cfg)
-                        .arg("-o")
-                        .arg(&target)
-                        .arg(&ls_src);
-                    c
-                }
+                        &["restore", "--if-db-not-exists", "--latest", from],
+                    )
+                };
+                let c = match name {
+                    OURS_DOWN => ours("s3://bench/ours"),
+                    ENC_DOWN => {
+                        let mut c = ours("s3://bench/enc");
+                        c.env("SQLITE_VOL_BACKUP_IDENTITY", &keys.identity);
+                        c
+                    }
+                    BOTO_DOWN => boto(python, moto, "down", "glue/accounts.db", &target),
+                    _ => {
+                        let mut c = litestream_cmd(
+                            t.litestream.as_deref().unwrap_or(Path::new("litestream")),
+                        );
+                        let (cfg, src) = ls.ok_or("litestream restore without its replica")?;
+                        c.args(["restore", "-config"])
+                            .arg(cfg)
+                            .arg("-o")
+                            .arg(&target)
+                            .arg(src);
+                        c
+                    }
+                };
+                let m = timed(c, name, &log)?;
+                eprintln!(
+                    "bench: offsite {} run {run} {name}: {:.2} s, {} MiB",
+                    human(cx.size),
+                    m.secs,
+                    m.rss >> 20
+                );
+                let _ = std::fs::remove_dir_all(&target_dir);
+                Ok(m)
             };
-            let m = timed(c, name, &log)?;
-            if *name == OURS_DOWN {
-                r.phases("off-site restore", name, &log);
-            }
+        // Each upload, then its restore, interleaved; who goes first alternates (the glue's copy, which
+        // also feeds Litestream, is made in every order).
+        let order: [usize; 3] = if run % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
+        for i in order {
+            let moto = fresh_moto();
+            super::backup::warm(db)?;
+            let m = upload(i, &moto)?;
             eprintln!(
-                "bench: offsite {} run {run} {name}: {:.2} s, {} MiB",
+                "bench: offsite {} run {run} {}: {:.2} s, {} MiB",
                 human(cx.size),
+                up_names[i],
                 m.secs,
                 m.rss >> 20
             );
+            up[i].push(m);
+            if i == 0 {
+                r.phases("off-site backup", OURS_UP, &cx.log("offsite", OURS_UP));
+            }
+            let m = restore(i, &moto, None)?;
+            if i == 0 {
+                r.phases("off-site restore", OURS_DOWN, &cx.log("offsite", OURS_DOWN));
+            }
             down[i].push(m);
+            drop(moto);
+            for dir in ["ours", "enc"] {
+                let _ = std::fs::remove_dir_all(local.join(dir));
+            }
         }
-        eprintln!(
-            "bench: offsite {} run {run} uploads: ours {:.2} s, glue {:.2} s",
-            human(cx.size),
-            up[0][run].secs,
-            up[1][run].secs
-        );
-        drop(moto);
+        // Litestream needs its own replica of the same database (not timed: continuous replication).
+        if let Some(ls) = &t.litestream {
+            let moto = fresh_moto();
+            let ls_src = fresh(&work.join("ls-src"))?.join("accounts.db");
+            let ls_cfg = litestream_config(&moto, &ls_src, &work)?;
+            std::fs::rename(&copy, &ls_src).map_err(|e| e.to_string())?;
+            replicate(ls, &moto, &ls_cfg)?;
+            let m = restore(3, &moto, Some((&ls_cfg, &ls_src)))?;
+            down[3].push(m);
+            drop(moto);
+            let _ = std::fs::remove_dir_all(ls_src.parent().unwrap_or(&work));
+        }
+        fresh(&local)?;
     }
     let up_mbps = r.throughput(
         "off-site backup",
