@@ -89,6 +89,13 @@ pub(crate) fn sync_and_rename_new(file: &Path, to: &Path) -> std::io::Result<boo
     }
 }
 
+/// fsyncs a file written through another handle (fsync covers the file, whichever descriptor asks).
+pub(crate) fn sync_file(path: &Path) -> Result<()> {
+    File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io("syncing", path, e))
+}
+
 /// fsyncs a folder, so that names created or removed in it survive a power loss.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)

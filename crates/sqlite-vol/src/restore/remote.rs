@@ -1,7 +1,7 @@
 //! Restore on first start from a place, in one pass: the backup is fetched (downloaded, or decrypted)
 //! straight into the staged `.<db>.restoring` beside the database, hashed as it is written and compared
 //! with its manifest ([`crate::store`]'s `fetch_into`); the integrity check then runs on the staged file
-//! while its pages are still in the page cache. A plain backup in a folder is copied as a local restore
+//! while its pages are still in the page cache, as they are written to disk. A plain backup in a folder is copied as a local restore
 //! copies one (hashed as it is copied, checked on the backup itself at the same time). The same refusals as
 //! any restore apply (another app's backup, a newer schema). Only then is it switched to WAL, fsynced and given the
 //! database's name, never over a file that appeared there meanwhile (another process opened or created the
@@ -66,7 +66,23 @@ pub(super) fn stage(
             _ => {
                 let fetched = store::fetch_into(place, name, &path, policy)?;
                 let fetched_ms = started.elapsed().as_millis() as u64;
-                (check(&path, &from, fetched, opts)?, fetched_ms)
+                // The staged file goes to disk while its check reads it from the page cache: the fsync
+                // before it is placed then has only the switch to WAL left to write.
+                let (checked, synced) = std::thread::scope(|s| {
+                    let syncing = s.spawn(|| fsx::sync_file(&path));
+                    let checked = check(&path, &from, fetched, opts);
+                    let synced = syncing.join().unwrap_or_else(|_| {
+                        Err(Error::io(
+                            "syncing",
+                            &path,
+                            std::io::Error::other("the syncing thread panicked"),
+                        ))
+                    });
+                    (checked, synced)
+                });
+                let verified = checked?;
+                synced?;
+                (verified, fetched_ms)
             }
         };
         refusals(&verified, Path::new(&from), app, opts)?;

@@ -342,7 +342,8 @@ impl Incoming {
         self.received
     }
 
-    /// Ends the stream: the file is complete and fsynced. Returns the plaintext's size and hash.
+    /// Ends the stream: the file is complete (not yet fsynced: whoever names it or places it does that, see
+    /// [`super::stage::name`]). Returns the plaintext's size and hash.
     ///
     /// # Errors
     /// [`Error::Io`] when writing fails; [`Error::Encryption`] when the ciphertext is damaged or truncated,
@@ -353,11 +354,7 @@ impl Incoming {
 
     fn end(&mut self) -> Result<Staged> {
         match &mut self.way {
-            Way::Plain { out, hash } => {
-                out.sync_all()
-                    .map_err(|e| Error::io("writing download", &self.partial, e))?;
-                Ok((self.received, hex::encode(hash.clone().finalize())))
-            }
+            Way::Plain { hash, .. } => Ok((self.received, hex::encode(hash.clone().finalize()))),
             Way::Age { tx, thread, batch } => {
                 if let Some(tx) = tx.take() {
                     if !batch.is_empty() {
@@ -469,8 +466,6 @@ fn decrypt(
         out.write_all(&buf[..n])
             .map_err(|e| Error::io("writing download", partial, e))?;
     }
-    out.sync_all()
-        .map_err(|e| Error::io("writing download", partial, e))?;
     Ok((total, hex::encode(hash.finalize())))
 }
 

@@ -444,8 +444,9 @@ pub fn fetch_with(place: &Place, name: &str, staging: &Path, policy: &Policy) ->
 }
 
 /// Brings backup `name` of `place` straight into the new file `to` (the staged file of a restore onto an
-/// empty volume), in one pass: downloaded, copied or decrypted, hashed as it is written, fsynced, and
-/// compared with its manifest. Nothing else is written (no local copy in a backup folder). Returns the
+/// empty volume), in one pass: downloaded, copied or decrypted, hashed as it is written, and compared with
+/// its manifest. It is not fsynced here: the restore does that beside its check, and again before it gives
+/// the file the database's name. Nothing else is written (no local copy in a backup folder). Returns the
 /// size and sha256 of what it wrote, and the manifest.
 ///
 /// # Errors

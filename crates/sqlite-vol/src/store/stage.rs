@@ -99,17 +99,19 @@ pub(super) fn stage<T>(
     written
 }
 
-/// Gives the staged, matching `partial` the name `m.path` in its folder: the manifest first (a backup only
-/// counts once its manifest is there), then the rename, then the folder fsynced. On failure `partial` is
-/// removed.
+/// Gives the staged, matching `partial` the name `m.path` in its folder: `partial` fsynced, the manifest
+/// (a backup only counts once its manifest is there), then the rename, then the folder fsynced. On failure
+/// `partial` is removed.
 ///
 /// # Errors
 /// [`Error::Io`] / [`Error::NoSpace`] when the manifest cannot be written or the file renamed.
 pub(super) fn name(partial: &Path, m: &Manifest) -> Result<()> {
     let target = &m.path;
-    let named = manifest::write_manifest(m).and_then(|()| {
-        fs::rename(partial, target).map_err(|e| Error::io("naming backup", target, e))
-    });
+    let named = fsx::sync_file(partial)
+        .and_then(|()| manifest::write_manifest(m))
+        .and_then(|()| {
+            fs::rename(partial, target).map_err(|e| Error::io("naming backup", target, e))
+        });
     if named.is_err() {
         let _ = fs::remove_file(partial);
     }
