@@ -104,12 +104,20 @@ pub(crate) fn no_identity(backup: &str) -> Error {
 struct Sink(Arc<Mutex<Vec<u8>>>);
 
 impl Sink {
-    fn take(&self) -> Vec<u8> {
+    /// The bytes written so far, leaving room for `next` more: a piece grown by doubling from empty ends with
+    /// twice its size reserved, and is copied on the way there.
+    fn take(&self, next: usize) -> Vec<u8> {
         self.0
             .lock()
-            .map(|mut v| std::mem::take(&mut *v))
+            .map(|mut v| std::mem::replace(&mut *v, Vec::with_capacity(next)))
             .unwrap_or_default()
     }
+}
+
+/// Room for the ciphertext of `chunk` bytes of plaintext: age adds 16 bytes to every 64 KiB, and a header
+/// of a few hundred bytes to the first piece.
+fn ciphertext_room(chunk: usize) -> usize {
+    chunk + chunk / 4096 + 4096
 }
 
 impl Write for Sink {
@@ -148,7 +156,9 @@ impl Outgoing {
     /// [`Error::Io`] when it cannot be opened.
     pub(crate) fn open(path: &Path, recipients: &[Recipient], chunk: usize) -> Result<Outgoing> {
         let file = File::open(path).map_err(|e| Error::io("reading backup", path, e))?;
-        let sink = Sink::default();
+        let sink = Sink(Arc::new(Mutex::new(Vec::with_capacity(ciphertext_room(
+            chunk,
+        )))));
         let age = if recipients.is_empty() {
             None
         } else {
@@ -197,7 +207,7 @@ impl Outgoing {
                             w.finish().map_err(io)?;
                         }
                     }
-                    self.sink.take()
+                    self.sink.take(ciphertext_room(self.buf.len()))
                 }
             };
             if !out.is_empty() {

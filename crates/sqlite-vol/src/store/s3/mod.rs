@@ -18,6 +18,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
@@ -321,8 +322,9 @@ impl Remote {
             .await
             .map_err(|e| remote_error("starting upload to", url, &e))?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
+        // Handed over, not copied: the writer cuts parts out of the pieces it is given.
         for piece in read {
-            writer.write(&piece);
+            writer.put(Bytes::from(piece));
         }
         loop {
             if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
@@ -339,7 +341,7 @@ impl Remote {
             if piece.is_empty() {
                 break;
             }
-            writer.write(&piece);
+            writer.put(Bytes::from(piece));
         }
         writer
             .finish()
