@@ -103,6 +103,22 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io("syncing folder", dir, e))
 }
 
+/// The result of a thread started in a scope to do `action` on `path`; a panic there comes back as an
+/// I/O error naming the work, not as a panic of the caller.
+pub(crate) fn joined<T>(
+    thread: std::thread::ScopedJoinHandle<'_, Result<T>>,
+    action: &'static str,
+    path: &Path,
+) -> Result<T> {
+    thread.join().unwrap_or_else(|_| {
+        Err(Error::io(
+            action,
+            path,
+            std::io::Error::other(format!("the thread {action} it panicked")),
+        ))
+    })
+}
+
 /// Size and hex sha256 of a file.
 pub(crate) fn hash_file(path: &Path) -> Result<(u64, String)> {
     let mut f = File::open(path).map_err(|e| Error::io("reading", path, e))?;

@@ -103,13 +103,7 @@ fn verify_with(
             |e| bad(format!("SQLite cannot read it: {e}")),
             |verdict| bad(format!("{check} failed: {}", truncate(&verdict, 300))),
         );
-        let hashed = hashing.join().unwrap_or_else(|_| {
-            Err(Error::io(
-                "hashing",
-                path,
-                std::io::Error::other("hash thread panicked"),
-            ))
-        });
+        let hashed = crate::fsx::joined(hashing, "hashing", path);
         (hashed, checked)
     });
     let (bytes, sha256) = hashed?;

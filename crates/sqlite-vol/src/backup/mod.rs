@@ -24,10 +24,10 @@ use crate::lock::{MaintenanceLock, Wait};
 use crate::manifest::{self, free_name, manifest_path, parse_name, write_manifest, Manifest};
 use crate::sql::{classify, copy_pages, pragma_u64, Progress};
 use crate::verify::{check_file, FileFacts};
+use crate::{clock, Error, Result};
 use beside::{Outcome, Watch};
 
 mod beside;
-use crate::{clock, Error, Result};
 
 /// Options for [`backup`].
 pub struct BackupOptions<'a> {
@@ -236,9 +236,12 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
         });
         let _ = src.execute_batch("COMMIT");
         let pinned = t0.elapsed();
+        // Without a watcher (rollback-journal mode, or its snapshot could not be pinned) there is no check
+        // beside the copy: its outcome is `NotRun` and the copy is checked below; `data_version` alone
+        // then says whether the hash may run beside the fsync.
         let writer_seen = at_snapshot.is_none()
             || at_snapshot != version()
-            || watch.as_ref().is_none_or(Watch::poll);
+            || watch.as_ref().is_some_and(Watch::poll);
         if let (Some(w), true) = (&watch, writer_seen || copied.is_err()) {
             w.stop_check();
         }
@@ -267,15 +270,7 @@ fn copy_checked(db: &Path, partial: &Path, opts: &BackupOptions<'_>) -> Result<C
                 .map_err(|e| Error::io("syncing backup", partial, e))
         });
         let written = t0.elapsed();
-        let hashed = hashing.map(|h| {
-            h.join().unwrap_or_else(|_| {
-                Err(Error::io(
-                    "hashing",
-                    partial,
-                    std::io::Error::other("the hashing thread panicked"),
-                ))
-            })
-        });
+        let hashed = hashing.map(|h| fsx::joined(h, "hashing", partial));
         let outcome = beside_outcome();
         synced?;
         let checked_beside = matches!(outcome, Outcome::Passed(_));

@@ -57,13 +57,7 @@ pub(super) fn restore_verifying(
         let copied = copy_into(file, db, opts, || {
             refused = true;
             let waiting = t0.elapsed();
-            let (v, done) = verifying.join().unwrap_or_else(|_| {
-                Err(Error::io(
-                    "verifying",
-                    file,
-                    std::io::Error::other("the verification thread panicked"),
-                ))
-            })?;
+            let (v, done) = crate::fsx::joined(verifying, "verifying", file)?;
             refusals(&v, file, app, opts)?;
             refused = false;
             verified_ms = done.as_millis() as u64;

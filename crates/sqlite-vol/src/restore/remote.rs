@@ -71,13 +71,7 @@ pub(super) fn stage(
                 let (checked, synced) = std::thread::scope(|s| {
                     let syncing = s.spawn(|| fsx::sync_file(&path));
                     let checked = check(&path, &from, fetched, opts);
-                    let synced = syncing.join().unwrap_or_else(|_| {
-                        Err(Error::io(
-                            "syncing",
-                            &path,
-                            std::io::Error::other("the syncing thread panicked"),
-                        ))
-                    });
+                    let synced = fsx::joined(syncing, "syncing", &path);
                     (checked, synced)
                 });
                 let verified = checked?;
