@@ -20,10 +20,16 @@ use std::thread::JoinHandle;
 use age::x25519::{Identity, Recipient};
 use sha2::Digest;
 
-use crate::{settings, Error, Result};
+use crate::{fsx, settings, Error, Result};
 
 /// Chunks of ciphertext waiting for the decrypting thread.
 const IN_FLIGHT: usize = 4;
+
+/// Plaintext buffers going round between the decrypting thread and the one that hashes and writes.
+const PLAIN_BUFFERS: usize = 4;
+
+/// The size of each of them.
+const PLAIN_BUFFER: usize = 1 << 20;
 
 /// Parses comma-separated age X25519 recipients (`age1…`).
 ///
@@ -396,27 +402,38 @@ impl Drop for Incoming {
     }
 }
 
-/// The chunks from the channel as one stream; ends when the sender is dropped.
+/// The chunks from the channel as one buffered stream, read in place; ends when the sender is dropped.
 struct Chunks {
     rx: Receiver<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
 }
 
-impl Read for Chunks {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl BufRead for Chunks {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos == self.cur.len() {
             match self.rx.recv() {
                 Ok(c) => {
                     self.cur = c;
                     self.pos = 0;
                 }
-                Err(_) => return Ok(0),
+                Err(_) => return Ok(&[]),
             }
         }
-        let n = buf.len().min(self.cur.len() - self.pos);
-        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
+        Ok(&self.cur[self.pos..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.pos = (self.pos + amount).min(self.cur.len());
+    }
+}
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let have = self.fill_buf()?;
+        let n = buf.len().min(have.len());
+        buf[..n].copy_from_slice(&have[..n]);
+        self.consume(n);
         Ok(n)
     }
 }
@@ -438,14 +455,11 @@ fn decrypt(
         ),
     }
     };
-    let input = io::BufReader::with_capacity(
-        1 << 20,
-        Chunks {
-            rx,
-            cur: Vec::new(),
-            pos: 0,
-        },
-    );
+    let input = Chunks {
+        rx,
+        cur: Vec::new(),
+        pos: 0,
+    };
     let decryptor = age::Decryptor::new_buffered(input).map_err(|e| damaged(e.to_string()))?;
     let mut plain = decryptor
         .decrypt(ids.iter().map(|i| i as &dyn age::Identity))
@@ -461,22 +475,43 @@ fn decrypt(
             },
             other => damaged(other.to_string()),
         })?;
-    let mut hash = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = match plain.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(damaged(e.to_string())),
-        };
-        hash.update(&buf[..n]);
-        total += n as u64;
-        out.write_all(&buf[..n])
-            .map_err(|e| Error::io("writing download", partial, e))?;
+    // This thread decrypts; another hashes and writes what it decrypted, so the two overlap. The plaintext
+    // buffers go round between them, never more than `PLAIN_BUFFERS`.
+    let (full_tx, full_rx) = sync_channel::<(Vec<u8>, usize)>(PLAIN_BUFFERS);
+    let (empty_tx, empty_rx) = sync_channel::<Vec<u8>>(PLAIN_BUFFERS);
+    for _ in 0..PLAIN_BUFFERS {
+        // The receiver is still here and the channel has room for every buffer: this cannot be refused.
+        let _ = empty_tx.send(vec![0u8; PLAIN_BUFFER]);
     }
-    Ok((total, hex::encode(hash.finalize())))
+    std::thread::scope(|s| {
+        let writer = s.spawn(move || -> Result<Staged> {
+            let mut hash = sha2::Sha256::new();
+            let mut total = 0u64;
+            for (buf, n) in full_rx {
+                hash.update(&buf[..n]);
+                total += n as u64;
+                out.write_all(&buf[..n])
+                    .map_err(|e| Error::io("writing download", partial, e))?;
+                // Refused only once decrypting has stopped, when the buffer is not needed.
+                let _ = empty_tx.send(buf);
+            }
+            Ok((total, hex::encode(hash.finalize())))
+        });
+        let decrypted = (|| -> Result<()> {
+            // The empty buffers stop coming only when the writer stopped: its error says why.
+            for mut buf in &empty_rx {
+                let n = read_full(&mut plain, &mut buf).map_err(|e| damaged(e.to_string()))?;
+                if n == 0 || full_tx.send((buf, n)).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        })();
+        drop(full_tx);
+        let written = fsx::joined(writer, "writing the decrypted bytes into", partial);
+        decrypted?;
+        written
+    })
 }
 
 #[cfg(test)]
