@@ -200,20 +200,30 @@ impl Outgoing {
     pub(crate) fn next(&mut self) -> Result<Vec<u8>> {
         let io = |e| Error::io("reading backup", &self.path, e);
         while !self.done {
-            let n = read_full(&mut self.file, &mut self.buf).map_err(io)?;
-            self.done = n < self.buf.len();
-            self.hash.update(&self.buf[..n]);
-            self.plain += n as u64;
+            let chunk = self.buf.len();
             let out = match &mut self.age {
-                None => self.buf[..n].to_vec(),
+                None => {
+                    // As it is: read straight into the piece.
+                    let mut out = vec![0u8; chunk];
+                    let n = read_full(&mut self.file, &mut out).map_err(io)?;
+                    out.truncate(n);
+                    self.done = n < chunk;
+                    self.hash.update(&out);
+                    self.plain += n as u64;
+                    out
+                }
                 Some(w) => {
+                    let n = read_full(&mut self.file, &mut self.buf).map_err(io)?;
+                    self.done = n < chunk;
+                    self.hash.update(&self.buf[..n]);
+                    self.plain += n as u64;
                     w.write_all(&self.buf[..n]).map_err(io)?;
                     if self.done {
                         if let Some(w) = self.age.take() {
                             w.finish().map_err(io)?;
                         }
                     }
-                    self.sink.take(ciphertext_room(self.buf.len()))
+                    self.sink.take(ciphertext_room(chunk))
                 }
             };
             if !out.is_empty() {
