@@ -204,7 +204,7 @@ fn a_wrong_or_missing_identity_a_flipped_byte_or_a_truncated_object_is_refused()
 }
 
 #[test]
-fn an_encrypted_folder_backup_is_ciphertext_and_restores_with_the_identity() -> TestResult {
+fn an_encrypted_folder_backup_is_private_ciphertext_and_restores_with_the_identity() -> TestResult {
     let moto = Moto::start();
     let keys = Keys::new();
     let src = tempfile::tempdir()?;
@@ -234,6 +234,11 @@ fn an_encrypted_folder_backup_is_ciphertext_and_restores_with_the_identity() -> 
     let stored = std::fs::read(&copy)?;
     assert!(stored.starts_with(b"age-encryption.org/v1"));
     assert!(!contains(&stored, CANARY.as_bytes()));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&copy)?.permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the copy is its owner's only: {mode:o}");
+    }
 
     let id = keys.identity.to_string_lossy().into_owned();
     let out = sv(

@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::{crypt, stage, Fetched, Listing, Policy, Stored};
@@ -45,8 +46,14 @@ pub(super) fn copy_to(
     };
     let (_, _, (encrypted, stored)) = stage::stage(&partial, &expected, || {
         let mut src = crypt::Outgoing::open(&m.path, recipients, 1 << 20)?;
-        let mut out =
-            fs::File::create(&partial).map_err(|e| Error::io("copying backup to", dir, e))?;
+        // Owner-only, as every backup sqlite-vol writes, ciphertext or not.
+        let mut out = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&partial)
+            .map_err(|e| Error::io("copying backup to", dir, e))?;
         loop {
             let piece = src.next()?;
             if piece.is_empty() {
