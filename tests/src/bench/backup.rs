@@ -78,12 +78,15 @@ impl Writer {
     }
 }
 
-/// (commits/s, p99 ms, worst ms, seconds into the window of the worst) in a window.
+/// (commits/s, p99 ms, worst ms, seconds into the window when the worst began) of the commits that began
+/// in a window. A commit is charged to the window it began in: one stalled by the bench's own cleanup
+/// between two contenders (deleting a 1 GiB copy) ends inside the next one, which did not cause it.
 fn window(samples: &[(f64, f64)], from: f64, to: f64) -> (f64, f64, f64, f64) {
     let inside: Vec<(f64, f64)> = samples
         .iter()
-        .filter(|(t, _)| *t >= from && *t <= to)
-        .map(|&(t, l)| (t - from, l * 1000.0))
+        .map(|&(end, l)| (end - l, l))
+        .filter(|(began, _)| *began >= from && *began <= to)
+        .map(|(began, l)| (began - from, l * 1000.0))
         .collect();
     let worst = inside
         .iter()
@@ -343,7 +346,7 @@ pub fn online(cx: &Ctx<'_>, r: &mut Results) -> Result<(), String> {
             .map(|w| window(&samples, w.0, w.1 + SETTLE.as_secs_f64()))
             .collect();
         let mut p99s: Vec<f64> = stats.iter().map(|s| s.1).collect();
-        // The worst commit of all runs, and how far into its run it came (which phase stalled it).
+        // The worst commit of all runs, and how far into its run it began (which phase stalled it).
         let (worst, worst_at) =
             stats
                 .iter()
